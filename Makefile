@@ -1,0 +1,34 @@
+# The two commands: `make run` starts the whole platform; `make test` runs the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test install ferretdb system-deps lint bench clean
+
+run: install ferretdb
+	$(BIN)/jobplatform run
+
+test: install ferretdb system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml plugins/email/pyproject.toml plugins.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/jobplatform plugins sync
+	touch $@
+
+ferretdb: install
+	scripts/build-ferretdb.sh
+
+system-deps:
+	scripts/system-deps.sh
+
+lint: install
+	$(BIN)/ruff check jobplatform plugins tests bench
+	$(BIN)/ruff format --check jobplatform plugins tests bench
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,3 @@
+"""jobplatform: a plugin-based background-job platform."""
+
+__version__ = "0.1.0"

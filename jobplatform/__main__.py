@@ -1,0 +1,3 @@
+from jobplatform.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The JWT-secured JSON API."""

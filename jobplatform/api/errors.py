@@ -1,0 +1,76 @@
+"""One error envelope for every API error: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from jobplatform.jobs.service import JobError
+from jobplatform.plugins.host import UnknownJobType
+
+JOB_ERROR_STATUS = {
+    "validation_failed": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "unavailable": 503,
+    "bad_request": 400,
+}
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+              415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited",
+              503: "unavailable"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 details: Any = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code or HTTP_CODES.get(status, "error")
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"] if part != "body"]
+        fields.setdefault(".".join(loc) or "body", []).append(error["msg"])
+    return fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(JobError)
+    async def job_error(_: Request, exc: JobError):
+        return error_response(JOB_ERROR_STATUS[exc.code], exc.code, exc.message, exc.details)
+
+    @app.exception_handler(UnknownJobType)
+    async def unknown_type(_: Request, exc: UnknownJobType):
+        return error_response(404, "unknown_job_type", str(exc), {"known": exc.known})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError):
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return error_response(400, "malformed_json", "request body is not valid JSON")
+        return error_response(422, "validation_failed", "request does not match the API schema",
+                              _field_errors(exc))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException):
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)

@@ -1,0 +1,31 @@
+"""The MongoDB connection (through MongoEngine) and the indexes the platform relies on."""
+
+from __future__ import annotations
+
+import mongoengine
+
+from jobplatform.config import Settings, SettingsError
+
+
+def connect(settings: Settings) -> None:
+    """Connect MongoEngine's default alias to MONGO_URI and make sure indexes exist."""
+    if not settings.mongo_uri:
+        raise SettingsError("MONGO_URI: not set; `jobplatform run` starts a local FerretDB for you")
+    mongoengine.disconnect()
+    mongoengine.connect(
+        host=settings.mongo_uri,
+        db=settings.database_name,
+        tz_aware=False,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=5000,
+        connectTimeoutMS=5000,
+    )
+    from jobplatform.auth.users import User
+    from jobplatform.jobs.models import Job
+
+    for document in (Job, User):
+        document.ensure_indexes()
+
+
+def disconnect() -> None:
+    mongoengine.disconnect()

@@ -1,0 +1,221 @@
+"""Runs one attempt of one job: claim it, run the processor, record what happened.
+
+The claim is one atomic MongoDB update (`queued` to `running`, attempt n, a lease). While
+the processor runs, the executor renews the lease, watches for a cancel request and
+enforces the job's timeout. Every outcome is written with a guard on the attempt number
+and worker, so a worker that lost its lease (and whose job was handed to another) cannot
+overwrite newer history.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bson import ObjectId
+
+from jobplatform.jobs.events import job_event
+from jobplatform.jobs.models import (
+    CANCELLED,
+    DEAD,
+    RETRYING,
+    RUNNING,
+    SUCCEEDED,
+    WAITING,
+    Attempt,
+    Job,
+    utcnow,
+)
+from jobplatform.jobs.queue import JobQueue
+from jobplatform.plugins.context import JobContext, PermanentError
+from jobplatform.plugins.host import PluginHost, UnknownJobType
+from jobplatform.plugins.jobtype import RetryPolicy
+
+log = logging.getLogger("jobplatform.worker")
+
+
+class AttemptTimeout(Exception):
+    """The attempt ran past the job type's timeout."""
+
+
+@dataclass
+class Outcome:
+    result: Any = None
+    error: BaseException | None = None
+    trace: str | None = None
+
+
+class Executor:
+    def __init__(self, host: PluginHost, queue: JobQueue, worker_id: str,
+                 lease_seconds: float = 30.0):
+        self.host = host
+        self.queue = queue
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.running: dict[str, JobContext] = {}
+
+    def __call__(self, job_id: str) -> None:
+        job = self._claim(job_id)
+        if job is None:
+            return  # cancelled, finished, or claimed by another worker: nothing to do
+        started = utcnow()
+        clock = time.monotonic()
+        self.host.emit(job_event("started", job))
+        try:
+            job_type = self.host.job_type(job.type)
+        except UnknownJobType as exc:
+            self._finish_failed(job, started, clock, PermanentError(str(exc)), None)
+            return
+        ctx = JobContext(
+            job_id=job_id,
+            job_type=job.type,
+            data=job.data,
+            attempt=job.attempt_count,
+            max_attempts=job.max_attempts,
+            idempotency_key=job.idempotency_key or job_id,
+            settings=self.host.settings_of(job.type),
+            logger=logging.LoggerAdapter(
+                log, {"job_id": job_id, "job_type": job.type, "attempt": job.attempt_count}
+            ),
+        )
+        self.running[job_id] = ctx
+        try:
+            outcome = self._run(job, ctx, job_type.processor, job.timeout)
+        finally:
+            self.running.pop(job_id, None)
+        if outcome.error is None and not ctx.cancelled:
+            self._finish_succeeded(job, started, clock, outcome.result)
+        elif ctx.cancelled and not isinstance(outcome.error, AttemptTimeout):
+            self._finish_cancelled(job, started, clock)
+        else:
+            self._finish_failed(job, started, clock, outcome.error, outcome.trace)
+
+    # -- claim and run -------------------------------------------------------------------
+
+    def _claim(self, job_id: str) -> Job | None:
+        now = utcnow()
+        return Job.objects(id=ObjectId(job_id), state__in=WAITING).modify(
+            new=True,
+            set__state=RUNNING,
+            inc__attempt_count=1,
+            set__worker_id=self.worker_id,
+            set__lease_expires_at=now + timedelta(seconds=self.lease_seconds),
+            set__started_at=now,
+            set__updated_at=now,
+        )
+
+    def _run(self, job: Job, ctx: JobContext, processor, timeout: float | None) -> Outcome:
+        """Run the processor in a thread of its own, renewing the lease while it runs."""
+        outcome = Outcome()
+
+        def target() -> None:
+            try:
+                outcome.result = processor(ctx)
+            except BaseException as exc:  # noqa: BLE001 - every failure is recorded
+                outcome.error = exc
+                outcome.trace = traceback.format_exc()
+
+        thread = threading.Thread(target=target, name=f"job-{ctx.job_id}", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + timeout if timeout else None
+        renew_every = self.lease_seconds / 3
+        while True:
+            wait = renew_every if deadline is None else min(renew_every, deadline - time.monotonic())
+            thread.join(max(wait, 0))
+            if not thread.is_alive():
+                return outcome
+            if deadline is not None and time.monotonic() >= deadline:
+                ctx.cancel_event.set()  # ask it to stop; the thread is abandoned either way
+                return Outcome(error=AttemptTimeout(f"attempt ran longer than {timeout:g}s"))
+            if not self._renew_lease(job, ctx):
+                return Outcome(error=RuntimeError("lease lost: the job was taken back"))
+
+    def _renew_lease(self, job: Job, ctx: JobContext) -> bool:
+        """Extend the lease; notice a cancel request. False if the job is no longer ours."""
+        renewed = Job.objects(
+            id=job.id, state=RUNNING, attempt_count=job.attempt_count, worker_id=self.worker_id
+        ).modify(
+            new=True,
+            set__lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds),
+        )
+        if renewed is None:
+            return False
+        if renewed.cancel_requested:
+            ctx.cancel_event.set()
+        return True
+
+    # -- record the outcome ----------------------------------------------------------------
+
+    def _attempt(self, job: Job, started, clock: float, outcome: str,
+                 error: BaseException | None = None, trace: str | None = None,
+                 retry_delay: float | None = None) -> Attempt:
+        return Attempt(
+            number=job.attempt_count,
+            worker=self.worker_id,
+            started_at=started,
+            finished_at=utcnow(),
+            duration_ms=round((time.monotonic() - clock) * 1000, 3),
+            outcome=outcome,
+            error_type=type(error).__name__ if error else None,
+            error_message=str(error) if error else None,
+            traceback=trace,
+            retry_delay=retry_delay,
+        )
+
+    def _record(self, job: Job, attempt: Attempt, state: str, **fields: Any) -> Job | None:
+        now = utcnow()
+        return Job.objects(
+            id=job.id, state=RUNNING, attempt_count=job.attempt_count, worker_id=self.worker_id
+        ).modify(
+            new=True,
+            push__attempts=attempt,
+            set__state=state,
+            set__updated_at=now,
+            unset__lease_expires_at=True,
+            **fields,
+        )
+
+    def _finish_succeeded(self, job: Job, started, clock: float, result: Any) -> None:
+        attempt = self._attempt(job, started, clock, "succeeded")
+        done = self._record(job, attempt, SUCCEEDED, set__result=result,
+                            set__finished_at=attempt.finished_at, set__error=None)
+        if done is not None:
+            self.host.emit(job_event("succeeded", done))
+
+    def _finish_cancelled(self, job: Job, started, clock: float) -> None:
+        attempt = self._attempt(job, started, clock, "cancelled")
+        done = self._record(job, attempt, CANCELLED, set__finished_at=attempt.finished_at)
+        if done is not None:
+            self.host.emit(job_event("cancelled", done))
+
+    def _finish_failed(self, job: Job, started, clock: float, error: BaseException,
+                       trace: str | None) -> None:
+        kind = "timeout" if isinstance(error, AttemptTimeout) else "failed"
+        message = f"{type(error).__name__}: {error}"
+        retryable = not isinstance(error, PermanentError)
+        if retryable and job.attempt_count < job.max_attempts:
+            policy = RetryPolicy(**job.retry_policy) if job.retry_policy else RetryPolicy()
+            delay = policy.delay_after(job.attempt_count)
+            attempt = self._attempt(job, started, clock, kind, error, trace, retry_delay=delay)
+            run_at = attempt.finished_at + timedelta(seconds=delay)
+            done = self._record(job, attempt, RETRYING, set__run_at=run_at, set__error=message)
+            if done is None:
+                return
+            self.host.emit(job_event("failed", done, error=message))
+            self.queue.enqueue(done.queue, str(done.id), eta=run_at, priority=done.priority)
+            self.host.emit(job_event("retrying", done, error=message, delay=delay))
+            log.warning("job %s attempt %d failed (%s); retry in %.2fs", job.id, job.attempt_count,
+                    message, delay)
+            return
+        attempt = self._attempt(job, started, clock, kind, error, trace)
+        done = self._record(job, attempt, DEAD, set__finished_at=attempt.finished_at,
+                            set__error=message)
+        if done is not None:
+            self.host.emit(job_event("failed", done, error=message))
+            self.host.emit(job_event("dead", done, error=message))
+            log.error("job %s is dead after attempt %d: %s", job.id, job.attempt_count, message)

@@ -1,0 +1,127 @@
+"""The MongoDB documents that keep every job's history: the job and each attempt."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    DynamicField,
+    EmbeddedDocument,
+    EmbeddedDocumentListField,
+    FloatField,
+    IntField,
+    StringField,
+)
+
+QUEUED, SCHEDULED, RUNNING, RETRYING = "queued", "scheduled", "running", "retrying"
+SUCCEEDED, DEAD, CANCELLED = "succeeded", "dead", "cancelled"
+STATES = (QUEUED, SCHEDULED, RUNNING, RETRYING, SUCCEEDED, DEAD, CANCELLED)
+WAITING = (QUEUED, SCHEDULED, RETRYING)
+FINAL = (SUCCEEDED, DEAD, CANCELLED)
+
+
+def utcnow() -> datetime:
+    """Now in UTC, without tzinfo and at millisecond precision, as BSON stores it."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class Attempt(EmbeddedDocument):
+    """One run of a job by a worker, whatever its outcome."""
+
+    number = IntField(required=True)
+    worker = StringField()
+    started_at = DateTimeField()
+    finished_at = DateTimeField()
+    duration_ms = FloatField()
+    outcome = StringField()  # succeeded | failed | timeout | cancelled | lost
+    error_type = StringField()
+    error_message = StringField()
+    traceback = StringField()
+    retry_delay = FloatField()  # seconds until the next attempt, when one was scheduled
+
+    def describe(self) -> dict:
+        return {
+            "number": self.number,
+            "worker": self.worker,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "duration_ms": self.duration_ms,
+            "outcome": self.outcome,
+            "error_type": self.error_type,
+            "error_message": self.error_message,
+            "traceback": self.traceback,
+            "retry_delay": self.retry_delay,
+        }
+
+
+class Job(Document):
+    """A job and its whole history. MongoDB is the source of truth; the queue is transport."""
+
+    meta = {
+        "collection": "jobs",
+        "auto_create_index": False,
+        "indexes": [
+            {"fields": ["-created_at"]},
+            {"fields": ["state", "-created_at"]},
+            {"fields": ["type", "-created_at"]},
+            {"fields": ["idempotency_key"]},
+            {"fields": ["state", "lease_expires_at"]},
+        ],
+    }
+
+    type = StringField(required=True)
+    data = DictField()
+    state = StringField(required=True, choices=STATES, default=QUEUED)
+    queue = StringField(required=True, default="default")
+    priority = IntField(default=0)
+    max_attempts = IntField(default=3)
+    retry_policy = DictField()
+    timeout = FloatField()
+    attempt_count = IntField(default=0)
+    attempts = EmbeddedDocumentListField(Attempt)
+    result = DynamicField()
+    error = StringField()
+    idempotency_key = StringField()
+    created_by = StringField()
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    run_at = DateTimeField()
+    started_at = DateTimeField()
+    finished_at = DateTimeField()
+    worker_id = StringField()
+    lease_expires_at = DateTimeField()
+    cancel_requested = BooleanField(default=False)
+
+    def describe(self, *, with_attempts: bool = True) -> dict:
+        """The job as the API and the admin app show it."""
+        out = {
+            "id": str(self.id),
+            "name": self.type,
+            "state": self.state,
+            "data": self.data,
+            "queue": self.queue,
+            "priority": self.priority,
+            "attempt_count": self.attempt_count,
+            "max_attempts": self.max_attempts,
+            "result": self.result,
+            "error": self.error,
+            "idempotency_key": self.idempotency_key,
+            "created_by": self.created_by,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "run_at": _iso(self.run_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+        }
+        if with_attempts:
+            out["attempts"] = [a.describe() for a in self.attempts]
+        return out
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="milliseconds") + "Z" if value else None

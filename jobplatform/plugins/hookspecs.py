@@ -1,0 +1,57 @@
+"""The hooks a plugin can implement. Each docstring is the plugin author's reference.
+
+A plugin is a module (or object) with functions marked `@hookimpl`, published under the
+`jobplatform.plugins` entry-point group. The host calls each plugin's implementation on
+its own, so one plugin that raises cannot break another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+
+PROJECT = "jobplatform"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def settings_schema() -> dict[str, Any] | None:
+    """Return a cerberus schema for this plugin's settings (`[plugins.NAME.settings]`).
+
+    Called once at start-up, before `check_settings`. The settings from `plugins.toml`
+    are validated and normalised against it (use `coerce`, `default`); a key the schema
+    does not name is refused, and the plugin is marked failed with the reason. Return
+    None to accept no settings.
+    """
+
+
+@hookspec
+def check_settings(settings: dict[str, Any]) -> list[str] | None:
+    """Check this plugin's normalised settings; return a list of problems (empty if none).
+
+    Called at start-up and by `jobplatform plugins list`. Problems mark the plugin
+    failed with the messages joined, and its job types are not offered.
+    """
+
+
+@hookspec
+def register_job_types(settings: dict[str, Any]) -> list[Any]:
+    """Return the `JobType`s this plugin provides.
+
+    `settings` are the plugin's normalised settings. Called once when the host is built,
+    in every web and worker process. A name already taken by another plugin, or a schema
+    cerberus refuses, marks the plugin failed; the other plugins are unaffected.
+    """
+
+
+@hookspec
+def on_job_event(event: dict[str, Any]) -> None:
+    """Observe a job's transition.
+
+    `event` has `kind` (one of queued, started, succeeded, failed, retrying, dead,
+    cancelled), `job_id`, `job_type`, `attempt`, `at` (a UTC datetime) and, for
+    failures, `error`. Called in the process where the transition happened, after it
+    is stored. Exceptions are logged and ignored; keep it quick, or enqueue a job.
+    """

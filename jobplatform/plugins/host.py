@@ -1,0 +1,210 @@
+"""The plugin host: finds plugins, loads each in isolation, and holds the job types.
+
+A host is an object built by `build_host`; nothing is loaded at import time, so a test
+can build a host with exactly the plugins it names. A plugin that fails (import error,
+bad settings, duplicate job-type name, invalid schema, a hook that raises) is recorded
+as failed with its reason; the rest keep working.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from typing import Any
+
+import pluggy
+from cerberus import SchemaError, Validator
+
+from jobplatform.plugins import hookspecs
+from jobplatform.plugins.jobtype import NAME_PATTERN, JobType
+from jobplatform.plugins.manifest import EMPTY, Manifest, ManifestError
+
+ENTRY_POINT_GROUP = "jobplatform.plugins"
+log = logging.getLogger(__name__)
+
+
+class UnknownJobType(KeyError):
+    def __init__(self, name: str, known: list[str]):
+        super().__init__(name)
+        self.name = name
+        self.known = known
+
+    def __str__(self) -> str:
+        return f"unknown job type '{self.name}'; known types: {', '.join(self.known) or 'none'}"
+
+
+@dataclass
+class PluginRecord:
+    """What the host knows about one plugin, as `plugins list` and the API show it."""
+
+    name: str
+    version: str = ""
+    source: str = ""
+    status: str = "loaded"  # loaded | failed | disabled
+    error: str | None = None
+    job_types: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "status": self.status,
+            "error": self.error,
+            "job_types": list(self.job_types),
+        }
+
+
+class PluginHost:
+    """Holds loaded plugins and their job types; dispatches job events to observers."""
+
+    def __init__(self, manifest: Manifest = EMPTY):
+        self.manifest = manifest
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT)
+        self.manager.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginRecord] = {}
+        self.job_types: dict[str, JobType] = {}
+        self._owner: dict[str, str] = {}
+
+    # -- loading -----------------------------------------------------------------------
+
+    def add(self, name: str, plugin: object, *, version: str = "", source: str = "") -> PluginRecord:
+        """Load one plugin object (a module with hook implementations)."""
+        record = PluginRecord(name=name, version=version, source=source)
+        self.plugins[name] = record
+        if not self.manifest.is_enabled(name):
+            record.status = "disabled"
+            return record
+        try:
+            self.manager.register(plugin, name=name)
+            record.settings = self._settings(name)
+            problems = self._call_one(name, "check_settings", settings=record.settings) or []
+            if problems:
+                raise PluginFailure("; ".join(str(p) for p in problems))
+            types = self._call_one(name, "register_job_types", settings=record.settings) or []
+            checked = [self._check_job_type(name, t) for t in types]
+        except Exception as exc:  # noqa: BLE001 - any plugin failure is isolated and reported
+            self._fail(record, exc)
+            return record
+        for job_type in checked:
+            self.job_types[job_type.name] = job_type
+            self._owner[job_type.name] = name
+        record.job_types = [t.name for t in checked]
+        return record
+
+    def add_failed(self, name: str, error: str, *, version: str = "", source: str = "") -> None:
+        self.plugins[name] = PluginRecord(
+            name=name, version=version, source=source, status="failed", error=error
+        )
+
+    def _fail(self, record: PluginRecord, exc: Exception) -> None:
+        record.status = "failed"
+        record.error = str(exc) if isinstance(exc, PluginFailure) else _describe(exc)
+        if self.manager.has_plugin(record.name):
+            self.manager.unregister(name=record.name)
+        log.error("plugin %s failed to load: %s", record.name, record.error)
+
+    def _settings(self, name: str) -> dict[str, Any]:
+        raw = self.manifest.settings_for(name)
+        schema = self._call_one(name, "settings_schema")
+        if schema is None:
+            if raw:
+                raise PluginFailure(f"takes no settings, but plugins.toml gives {sorted(raw)}")
+            return {}
+        validator = Validator(schema)
+        if not validator.validate(raw):
+            raise PluginFailure(f"invalid settings in plugins.toml: {validator.errors}")
+        return validator.document
+
+    def _call_one(self, plugin_name: str, hook: str, **kwargs: Any) -> Any:
+        """Call one plugin's implementation of `hook`, or return None if it has none."""
+        caller = getattr(self.manager.hook, hook)
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name == plugin_name:
+                return impl.function(**{a: kwargs[a] for a in impl.argnames})
+        return None
+
+    def _check_job_type(self, plugin: str, job_type: Any) -> JobType:
+        if not isinstance(job_type, JobType):
+            raise PluginFailure(f"register_job_types returned {type(job_type).__name__}, not JobType")
+        if not NAME_PATTERN.match(job_type.name):
+            raise PluginFailure(f"job type name {job_type.name!r} is not a valid name")
+        if job_type.name in self.job_types:
+            raise PluginFailure(
+                f"job type '{job_type.name}' is already registered by plugin "
+                f"'{self._owner[job_type.name]}'"
+            )
+        try:
+            Validator(job_type.schema)
+        except SchemaError as exc:
+            raise PluginFailure(f"job type '{job_type.name}' has an invalid schema: {exc}") from None
+        return self._apply_overrides(job_type)
+
+    def _apply_overrides(self, job_type: JobType) -> JobType:
+        overrides = dict(self.manifest.job_types.get(job_type.name, {}))
+        retry = overrides.pop("retry", None)
+        try:
+            policy = job_type.retry.with_overrides(retry) if retry else job_type.retry
+        except ValueError as exc:
+            raise ManifestError(f"[job_types.{job_type.name}] retry: {exc}") from None
+        return replace(job_type, retry=policy, **overrides)
+
+    # -- use ---------------------------------------------------------------------------
+
+    def job_type(self, name: str) -> JobType:
+        try:
+            return self.job_types[name]
+        except KeyError:
+            raise UnknownJobType(name, sorted(self.job_types)) from None
+
+    def settings_of(self, job_type: str) -> dict[str, Any]:
+        return self.plugins[self._owner[job_type]].settings
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Give a job event to every plugin's `on_job_event`; one that raises is logged."""
+        for impl in self.manager.hook.on_job_event.get_hookimpls():
+            try:
+                impl.function(event=event)
+            except Exception:  # noqa: BLE001 - an observer must never break a job
+                log.exception("plugin %s: on_job_event raised", impl.plugin_name)
+
+
+class PluginFailure(Exception):
+    """A plugin broke one of the host's rules; str() is the reason shown to operators."""
+
+
+def _describe(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def build_host(manifest: Manifest = EMPTY, *, entry_points: bool = True,
+               plugins: dict[str, object] | None = None) -> PluginHost:
+    """Build a host from the installed entry points (if `entry_points`) and `plugins`.
+
+    `plugins` maps names to plugin objects given directly, as tests do.
+    """
+    host = PluginHost(manifest)
+    if entry_points:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist
+            version = dist.version if dist else ""
+            source = f"{dist.name if dist else '?'} ({ep.value})"
+            if not manifest.is_enabled(ep.name):
+                host.plugins[ep.name] = PluginRecord(ep.name, version, source, status="disabled")
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # noqa: BLE001 - an import failure is reported, not raised
+                host.add_failed(ep.name, f"import failed: {_describe(exc)}", version=version,
+                                source=source)
+                log.error("plugin %s failed to import: %s", ep.name, exc)
+                continue
+            host.add(ep.name, plugin, version=version, source=source)
+    for name, plugin in (plugins or {}).items():
+        host.add(name, plugin, source="given")
+    return host

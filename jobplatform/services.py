@@ -1,0 +1,31 @@
+"""The platform's services for one process, built once by `build_services` (the app factory)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobplatform.config import Settings
+from jobplatform.jobs.queue import JobQueue
+from jobplatform.jobs.service import JobService
+from jobplatform.plugins.host import PluginHost, build_host
+from jobplatform.plugins.manifest import load_manifest
+
+
+@dataclass
+class Services:
+    settings: Settings
+    host: PluginHost
+    queue: JobQueue
+    jobs: JobService
+    jwt_secret: str
+
+
+def load_host(settings: Settings) -> PluginHost:
+    return build_host(load_manifest(settings.plugins_file))
+
+
+def build_services(settings: Settings, host: PluginHost | None = None) -> Services:
+    host = host or load_host(settings)
+    queue = JobQueue(settings)
+    return Services(settings=settings, host=host, queue=queue, jobs=JobService(host, queue),
+                    jwt_secret=settings.resolved_jwt_secret())

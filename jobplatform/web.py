@@ -1,0 +1,37 @@
+"""The web process: the JSON API and the NiceGUI admin app in one ASGI application."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from jobplatform import db
+from jobplatform.api import auth, health, jobs
+from jobplatform.api.errors import install_error_handlers
+from jobplatform.auth.users import ensure_admin
+from jobplatform.config import Settings
+from jobplatform.services import Services, build_services
+
+log = logging.getLogger("jobplatform.web")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """Build the web application: connect MongoDB, load plugins, mount API and admin app."""
+    db.connect(settings)
+    svc = services or build_services(settings)
+    generated = ensure_admin(settings.admin_password.get_secret_value()
+                             if settings.admin_password else None)
+    if generated:
+        print(f"Created user 'admin' with generated password: {generated}\n"
+              "It is shown only this once; only its hash is stored.", flush=True)
+    app = FastAPI(title="jobplatform", version="0.1.0", openapi_url="/api/openapi.json",
+                  docs_url="/api/docs", redoc_url=None)
+    app.state.services = svc
+    install_error_handlers(app)
+    for router in (auth.router, jobs.router, health.router):
+        app.include_router(router)
+    from jobplatform.ui import mount
+
+    mount(app, svc)
+    return app

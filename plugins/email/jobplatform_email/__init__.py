@@ -1,0 +1,1 @@
+"""The email plugin: the `sendEmail` job type, delivered over SMTP."""

@@ -1,0 +1,166 @@
+"""Fixtures that start real services on free loopback ports, each in a temporary directory.
+
+Redis and FerretDB are private processes for the session (or the servers named by
+TEST_REDIS_URI / TEST_MONGO_URI). The SMTP server is aiosmtpd on loopback. The web and
+worker processes are real `python -m jobplatform` subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from jobplatform.devservices import FerretDB, RedisServer, free_port, wait_for_port
+from tests.helpers import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_PASSWORD = "test-admin-password-0123456789"
+JWT_SECRET = "test-jwt-secret-" + "x" * 40
+
+
+@pytest.fixture(scope="session")
+def redis_uri(tmp_path_factory) -> Iterator[str]:
+    if os.environ.get("TEST_REDIS_URI"):
+        yield os.environ["TEST_REDIS_URI"]
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.uri
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory) -> Iterator[str]:
+    """Base URI of a MongoDB-compatible server, without a database name."""
+    if os.environ.get("TEST_MONGO_URI"):
+        yield os.environ["TEST_MONGO_URI"].rstrip("/") + "/"
+        return
+    server = FerretDB(tmp_path_factory.mktemp("ferretdb")).start()
+    yield server.uri
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(mongo_server) -> str:
+    """A database of its own for this test session."""
+    return f"{mongo_server}jp_{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class SmtpRecorder:
+    """What a real SMTP server on loopback received."""
+
+    messages: list[tuple[list[str], Message]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+        return "250 OK"
+
+    def with_subject(self, subject: str) -> list[tuple[list[str], Message]]:
+        with self.lock:
+            return [(rcpt, m) for rcpt, m in self.messages if m["Subject"] == subject]
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[tuple[SmtpRecorder, int]]:
+    recorder = SmtpRecorder()
+    port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield recorder, port
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def platform_env(redis_uri, mongo_uri, smtp_server, tmp_path_factory) -> dict[str, str]:
+    """Environment for web and worker subprocesses pointed at the session's services."""
+    _, smtp_port = smtp_server
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "TEST_"))}
+    env.update(
+        APP_ENV="test",
+        MONGO_URI=mongo_uri,
+        REDIS_URI=redis_uri,
+        JWT_SECRET=JWT_SECRET,
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
+        DATA_DIR=str(tmp_path_factory.mktemp("data")),
+        PLUGINS_FILE=str(ROOT / "plugins.toml"),
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_port),
+        SMTP_TLS="none",
+        WORKER_CONCURRENCY="4",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "jobplatform", *args], env=env, cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def web_url(platform_env, tmp_path_factory) -> Iterator[str]:
+    port = free_port()
+    env = {**platform_env, "PORT": str(port)}
+    log = tmp_path_factory.mktemp("web") / "web.log"
+    process = spawn(["web"], env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_port(port, timeout=60, process=process)
+        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, timeout=30,
+                   message="web /health")
+    except Exception:
+        stop(process)
+        raise AssertionError(f"web process did not start:\n{log.read_text()}") from None
+    yield url
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def worker(platform_env, tmp_path_factory) -> Iterator[subprocess.Popen]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = spawn(["worker"], platform_env, log)
+    wait_until(lambda: "ready" in log.read_text() or process.poll() is not None, timeout=60,
+               message="worker start")
+    assert process.poll() is None, f"worker exited:\n{log.read_text()}"
+    yield process
+    stop(process)
+
+
+@pytest.fixture(scope="session")
+def admin_token(web_url) -> str:
+    response = httpx.post(f"{web_url}/api/login",
+                          json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+@pytest.fixture
+def api(web_url, admin_token) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=web_url, headers={"Authorization": f"Bearer {admin_token}"},
+                      timeout=30) as client:
+        yield client
