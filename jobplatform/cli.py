@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import subprocess
 import sys
 
 from jobplatform.config import SettingsError, load_settings
-from jobplatform.plugins.manifest import ManifestError, load_manifest
+from jobplatform.plugins.commands import add_commands as add_plugin_commands
+from jobplatform.plugins.manifest import ManifestError
 
 
 def _web(args: argparse.Namespace) -> int:
@@ -41,37 +40,6 @@ def _run(args: argparse.Namespace) -> int:
     return Supervisor(load_settings()).run()
 
 
-def _plugins_list(args: argparse.Namespace) -> int:
-    from jobplatform.services import load_host
-
-    host = load_host(load_settings())
-    records = [r.describe() for r in host.plugins.values()]
-    if args.json:
-        print(json.dumps(records, indent=2))
-        return 0
-    for r in records:
-        line = f"{r['name']:<16} {r['version']:<10} {r['status']:<9} {', '.join(r['job_types'])}"
-        print(line.rstrip())
-        print(f"  source: {r['source']}")
-        if r["error"]:
-            print(f"  error:  {r['error']}")
-    return 0
-
-
-def _plugins_sync(args: argparse.Namespace) -> int:
-    """Install every enabled plugin that plugins.toml gives a local path or package for."""
-    manifest = load_manifest(load_settings().plugins_file)
-    targets = []
-    for entry in manifest.plugins.values():
-        if entry.enabled and entry.path:
-            targets += ["-e", entry.path]
-        elif entry.enabled and entry.package:
-            targets.append(entry.package)
-    if not targets:
-        return 0
-    return subprocess.call([sys.executable, "-m", "pip", "install", "-q", *targets])
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jobplatform", description="Background-job platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,13 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--grace", type=float, default=30.0,
                         help="seconds running jobs get to finish on SIGTERM")
     worker.set_defaults(handler=_worker)
-    plugins = commands.add_parser("plugins", help="list and install plugins")
-    plugin_commands = plugins.add_subparsers(dest="plugins_command", required=True)
-    listing = plugin_commands.add_parser("list", help="plugins, their status and job types")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(handler=_plugins_list)
-    plugin_commands.add_parser("sync", help="install the enabled plugins named in plugins.toml") \
-        .set_defaults(handler=_plugins_sync)
+    add_plugin_commands(commands)
     return parser
 
 

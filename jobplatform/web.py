@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from jobplatform import db
 from jobplatform.api import auth, health, jobs
 from jobplatform.api.errors import install_error_handlers
+from jobplatform.api.plugins import router as plugins_router
 from jobplatform.auth.users import ensure_admin
 from jobplatform.config import Settings
 from jobplatform.services import Services, build_services
@@ -31,6 +32,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in (auth.router, jobs.router, health.router):
         app.include_router(router)
+    app.include_router(plugins_router)
     from jobplatform.ui import mount
 
     mount(app, svc)

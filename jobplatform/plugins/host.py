@@ -102,7 +102,8 @@ class PluginHost:
 
     def _fail(self, record: PluginRecord, exc: Exception) -> None:
         record.status = "failed"
-        record.error = str(exc) if isinstance(exc, PluginFailure) else _describe(exc)
+        known = isinstance(exc, (PluginFailure, ManifestError))
+        record.error = str(exc) if known else _describe(exc)
         if self.manager.has_plugin(record.name):
             self.manager.unregister(name=record.name)
         log.error("plugin %s failed to load: %s", record.name, record.error)
@@ -110,13 +111,20 @@ class PluginHost:
     def _settings(self, name: str) -> dict[str, Any]:
         raw = self.manifest.settings_for(name)
         schema = self._call_one(name, "settings_schema")
+        section = f"plugins.{name}.settings"
         if schema is None:
             if raw:
-                raise PluginFailure(f"takes no settings, but plugins.toml gives {sorted(raw)}")
+                where = self.manifest.location(sorted(raw)[0], section)
+                raise PluginFailure(f"{where}: [{section}] is given, but this plugin takes no "
+                                    "settings; remove that table")
             return {}
         validator = Validator(schema)
         if not validator.validate(raw):
-            raise PluginFailure(f"invalid settings in plugins.toml: {validator.errors}")
+            problems = [
+                f"{self.manifest.location(key, section)}: [{section}] {key}: {message}"
+                for key, message in _first_errors(validator.errors)
+            ]
+            raise PluginFailure("; ".join(problems) + " (fix these settings in plugins.toml)")
         return validator.document
 
     def _call_one(self, plugin_name: str, hook: str, **kwargs: Any) -> Any:
@@ -160,8 +168,12 @@ class PluginHost:
         except KeyError:
             raise UnknownJobType(name, sorted(self.job_types)) from None
 
+    def owner_of(self, job_type: str) -> str:
+        """The name of the plugin that registered `job_type`."""
+        return self._owner[job_type]
+
     def settings_of(self, job_type: str) -> dict[str, Any]:
-        return self.plugins[self._owner[job_type]].settings
+        return self.plugins[self.owner_of(job_type)].settings
 
     def emit(self, event: dict[str, Any]) -> None:
         """Give a job event to every plugin's `on_job_event`; one that raises is logged."""
@@ -174,6 +186,11 @@ class PluginHost:
 
 class PluginFailure(Exception):
     """A plugin broke one of the host's rules; str() is the reason shown to operators."""
+
+
+def _first_errors(errors: dict[str, Any]) -> list[tuple[str, str]]:
+    """Cerberus's nested error dict as (top-level key, first message) pairs."""
+    return [(str(key), str(messages[0])) for key, messages in errors.items()]
 
 
 def _describe(exc: BaseException) -> str:
@@ -190,10 +207,17 @@ def build_host(manifest: Manifest = EMPTY, *, entry_points: bool = True,
     """
     host = PluginHost(manifest)
     if entry_points:
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        # Sorted, so which of two plugins claiming one job-type name wins does not depend
+        # on the order of sys.path.
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = ep.dist
             version = dist.version if dist else ""
             source = f"{dist.name if dist else '?'} ({ep.value})"
+            if ep.name in host.plugins:
+                host.add_failed(f"{ep.name} [{source}]", f"plugin name '{ep.name}' is already "
+                                f"taken by {host.plugins[ep.name].source}; uninstall one of them",
+                                version=version, source=source)
+                continue
             if not manifest.is_enabled(ep.name):
                 host.plugins[ep.name] = PluginRecord(ep.name, version, source, status="disabled")
                 continue
@@ -205,6 +229,12 @@ def build_host(manifest: Manifest = EMPTY, *, entry_points: bool = True,
                 log.error("plugin %s failed to import: %s", ep.name, exc)
                 continue
             host.add(ep.name, plugin, version=version, source=source)
+        for entry in manifest.plugins.values():
+            if entry.enabled and entry.name not in host.plugins:
+                host.add_failed(entry.name, "enabled in plugins.toml but not installed; run "
+                                "`jobplatform plugins sync` (or `jobplatform plugins install "
+                                "PATH_OR_PACKAGE`), or set enabled = false",
+                                source=entry.path or entry.package or "plugins.toml")
     for name, plugin in (plugins or {}).items():
         host.add(name, plugin, source="given")
     return host

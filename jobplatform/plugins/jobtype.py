@@ -76,9 +76,22 @@ class JobType:
             "name": self.name,
             "title": self.title or self.name,
             "description": self.description,
-            "schema": self.schema,
+            "schema": json_safe(self.schema),
             "retry": self.retry.as_dict(),
             "timeout": self.timeout,
             "queue": self.queue,
             "priority": self.priority,
         }
+
+
+def json_safe(value: Any) -> Any:
+    """A copy of a cerberus schema fit for JSON: a callable (`coerce`, `check_with`) by name."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(v) for v in value]
+    if callable(value):
+        return getattr(value, "__name__", repr(value))
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cerberus import Validator
+from dotenv import dotenv_values
 
 RETRY_KEYS = {
     "max_attempts": {"type": "integer", "min": 1, "max": 100},
@@ -84,8 +85,24 @@ class Manifest:
         return entry is None or entry.enabled
 
     def settings_for(self, plugin: str) -> dict[str, Any]:
+        """The plugin's settings with `${NAME}` read from the environment, then `.env`."""
         entry = self.plugins.get(plugin)
-        return expand_env(entry.settings) if entry else {}
+        if not entry:
+            return {}
+        environ = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+        return expand_env(entry.settings, {**environ, **os.environ})
+
+    def location(self, key: str, section: str) -> str:
+        """`file:line` of `key` inside `[section]` (or `file` alone), for error messages."""
+        if self.path is None or not self.path.exists():
+            return "plugins.toml"
+        text = self.path.read_text(encoding="utf-8")
+        header = re.search(rf"^\s*\[\s*{re.escape(section)}\s*\]", text, re.MULTILINE)
+        start = header.start() if header else 0
+        line = _line_of(text[start:], key)
+        if line is None:
+            return str(self.path)
+        return f"{self.path}:{text.count(chr(10), 0, start) + line}"
 
 
 EMPTY = Manifest(path=None, plugins={}, job_types={})
@@ -106,7 +123,9 @@ def expand_env(value: Any, environ: dict[str, str] | None = None) -> Any:
                 return env[name]
             if default is not None:
                 return default
-            raise ManifestError(f"environment variable {name} is referenced but not set")
+            raise ManifestError(f"${{{name}}} is used in plugins.toml but {name} is not set; "
+                                f"set it in the environment or .env, or give a default: "
+                                f"${{{name}:-value}}")
 
         return ENV_REFERENCE.sub(substitute, value)
     return value
@@ -138,7 +157,10 @@ def load_manifest(path: Path) -> Manifest:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{path}: not valid TOML: {exc}. Fix the syntax on that line.") from None
+        position = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = position.group(1) if position else "?"
+        raise ManifestError(f"{path}:{line}: not valid TOML: {exc}; fix the syntax on that "
+                            "line (strings need quotes, each table header is [name]).") from None
     unknown = set(raw) - set(MANIFEST_SCHEMA)
     if unknown:
         key = sorted(unknown)[0]

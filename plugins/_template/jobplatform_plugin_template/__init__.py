@@ -1,0 +1,1 @@
+"""The plugin_template plugin: the `pluginTemplate` job type."""
