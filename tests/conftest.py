@@ -122,31 +122,41 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="session")
-def web_url(platform_env, tmp_path_factory) -> Iterator[str]:
+def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+    """Start a web process on a free port; return it and its URL once /health answers."""
     port = free_port()
-    env = {**platform_env, "PORT": str(port)}
-    log = tmp_path_factory.mktemp("web") / "web.log"
-    process = spawn(["web"], env, log)
+    process = spawn(["web"], {**env, "PORT": str(port)}, log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, timeout=60, process=process)
-        wait_until(lambda: httpx.get(f"{url}/health").status_code == 200, timeout=30,
+        wait_until(lambda: httpx.get(f"{url}/health").status_code in (200, 503), timeout=30,
                    message="web /health")
     except Exception:
         stop(process)
         raise AssertionError(f"web process did not start:\n{log.read_text()}") from None
+    return process, url
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a worker process; return it once it says it is ready."""
+    process = spawn(["worker"], env, log)
+    wait_until(lambda: "ready" in log.read_text() or process.poll() is not None, timeout=60,
+               message="worker start")
+    assert process.poll() is None, f"worker exited:\n{log.read_text()}"
+    return process
+
+
+@pytest.fixture(scope="session")
+def web_url(platform_env, tmp_path_factory) -> Iterator[str]:
+    process, url = start_web(platform_env, tmp_path_factory.mktemp("web") / "web.log")
+    assert httpx.get(f"{url}/health").status_code == 200, httpx.get(f"{url}/health").text
     yield url
     stop(process)
 
 
 @pytest.fixture(scope="session")
 def worker(platform_env, tmp_path_factory) -> Iterator[subprocess.Popen]:
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = spawn(["worker"], platform_env, log)
-    wait_until(lambda: "ready" in log.read_text() or process.poll() is not None, timeout=60,
-               message="worker start")
-    assert process.poll() is None, f"worker exited:\n{log.read_text()}"
+    process = start_worker(platform_env, tmp_path_factory.mktemp("worker") / "worker.log")
     yield process
     stop(process)
 

@@ -47,11 +47,17 @@ def register_job_types(settings: dict[str, Any]) -> list[Any]:
 
 
 @hookspec
-def on_job_event(event: dict[str, Any]) -> None:
-    """Observe a job's transition.
+def on_job_event(event: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Observe a job's transition, for any job type (check `event["job_type"]`).
 
     `event` has `kind` (one of queued, started, succeeded, failed, retrying, dead,
     cancelled), `job_id`, `job_type`, `attempt`, `at` (a UTC datetime) and, for
-    failures, `error`. Called in the process where the transition happened, after it
-    is stored. Exceptions are logged and ignored; keep it quick, or enqueue a job.
+    failed, retrying and dead, `error`; retrying also has `delay` (seconds). A failed
+    attempt gives `failed` followed by `retrying` or `dead`. `settings` are this plugin's
+    normalised settings (take the argument only if you need it).
+
+    Called in the process where the transition happened (queued and cancelled where the
+    job was submitted or cancelled, the rest on the worker), after it is stored, so
+    the job document already shows it. Exceptions are logged and ignored; keep it
+    quick (it runs on the job's thread), or submit a job for slow work.
     """

@@ -178,8 +178,9 @@ class PluginHost:
     def emit(self, event: dict[str, Any]) -> None:
         """Give a job event to every plugin's `on_job_event`; one that raises is logged."""
         for impl in self.manager.hook.on_job_event.get_hookimpls():
+            arguments = {"event": event, "settings": self.plugins[impl.plugin_name].settings}
             try:
-                impl.function(event=event)
+                impl.function(**{name: arguments[name] for name in impl.argnames})
             except Exception:  # noqa: BLE001 - an observer must never break a job
                 log.exception("plugin %s: on_job_event raised", impl.plugin_name)
 

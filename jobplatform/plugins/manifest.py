@@ -97,7 +97,7 @@ class Manifest:
         if self.path is None or not self.path.exists():
             return "plugins.toml"
         text = self.path.read_text(encoding="utf-8")
-        header = re.search(rf"^\s*\[\s*{re.escape(section)}\s*\]", text, re.MULTILINE)
+        header = re.search(rf"^[ \t]*\[\s*{re.escape(section)}\s*\]", text, re.MULTILINE)
         start = header.start() if header else 0
         line = _line_of(text[start:], key)
         if line is None:
@@ -132,9 +132,9 @@ def expand_env(value: Any, environ: dict[str, str] | None = None) -> Any:
 
 
 def _line_of(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"(^|[\s.\[{{,]){re.escape(key)}\s*[=.\]]", re.MULTILINE)
+    pattern = re.compile(rf"(?:^|[\s.\[{{,])({re.escape(key)})\s*[=.\]]", re.MULTILINE)
     match = pattern.search(text)
-    return text.count("\n", 0, match.start()) + 1 if match else None
+    return text.count("\n", 0, match.start(1)) + 1 if match else None
 
 
 def _flatten_errors(errors: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:

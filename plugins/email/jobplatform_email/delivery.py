@@ -102,6 +102,9 @@ def deliver(data: dict[str, Any], settings: dict[str, Any], message_key: str) ->
                 from None
         raise TemporaryDeliveryError(f"SMTP server deferred the message: {exc.smtp_code} {text}") \
             from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise PermanentError(f"{settings['host']}:{settings['port']}: {exc}; check the tls "
+                             "setting (and username) in plugins.toml") from None
     except (OSError, smtplib.SMTPException) as exc:
         raise TemporaryDeliveryError(
             f"could not reach {settings['host']}:{settings['port']}: {type(exc).__name__}: {exc}"

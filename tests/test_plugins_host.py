@@ -1,0 +1,135 @@
+"""The plugin host, in-process: discovery by entry point, failure isolation, settings, events.
+
+The plugins are real distributions on sys.path (tests/fake_plugins.py), found through the
+`jobplatform.plugins` entry-point group as pip-installed ones are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jobplatform.plugins.host import PluginHost, build_host
+from jobplatform.plugins.manifest import load_manifest
+from tests.fake_plugins import EXPECTED_ERRORS, write_manifest, write_plugins
+
+
+@pytest.fixture(scope="module")
+def plugin_path(tmp_path_factory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("fake-plugins")
+    write_plugins(root)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def events_file(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("events") / "events.jsonl"
+
+
+@pytest.fixture(scope="module")
+def manifest_path(tmp_path_factory) -> Path:
+    return write_manifest(tmp_path_factory.mktemp("manifest") / "plugins.toml", "echo-queue")
+
+
+@pytest.fixture(scope="module")
+def host(plugin_path, manifest_path, events_file) -> Iterator[PluginHost]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EVENTS_FILE", str(events_file))
+        yield build_host(load_manifest(manifest_path))
+
+
+def read_events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ERRORS))
+def test_broken_plugin_is_failed_with_its_reason(host, name):
+    record = host.plugins[name]
+
+    assert record.status == "failed"
+    assert EXPECTED_ERRORS[name] in record.error
+    assert record.job_types == []
+
+
+def test_good_plugins_keep_working_next_to_broken_ones(host):
+    for name in ("echo", "email", "observer_raises"):
+        assert (host.plugins[name].status, host.plugins[name].error) == ("loaded", None)
+    assert {"echo", "sendEmail"} <= set(host.job_types)
+    assert not {"badSchema", "limited"} & set(host.job_types)
+    assert host.owner_of("echo") == "echo"
+    assert host.job_type("echo").queue == "echo-queue"  # the [job_types.echo] override
+    assert host.plugins["echo"].version == "0.1"
+    assert host.plugins["echo"].source == "fakeplug-echo (fakeplug_echo)"
+
+
+def test_import_failure_says_where_it_happened(host):
+    assert "fakeplug_import_error.py:1" in host.plugins["import_error"].error
+
+
+def test_bad_settings_name_the_file_and_line(host, manifest_path):
+    error = host.plugins["bad_settings"].error
+    assert error.startswith(f"{manifest_path}:6: [plugins.bad_settings.settings] limit: ")
+    assert "fix these settings in plugins.toml" in error
+
+
+def test_an_observer_that_raises_does_not_stop_the_others(host, events_file):
+    event = {"kind": "queued", "job_id": "j1", "job_type": "echo", "attempt": 0}
+
+    host.emit(event)
+
+    assert read_events(events_file)[-1] == {**event, "error": None}
+    assert host.plugins["observer_raises"].status == "loaded"
+
+
+def test_unset_environment_variable_fails_only_its_plugin(plugin_path, manifest_path,
+                                                          monkeypatch, tmp_path):
+    monkeypatch.delenv("EVENTS_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+
+    host = build_host(load_manifest(manifest_path))
+
+    assert host.plugins["echo"].status == "failed"
+    assert "${EVENTS_FILE} is used in plugins.toml but EVENTS_FILE is not set" in \
+        host.plugins["echo"].error
+    assert host.plugins["email"].status == "loaded"
+
+
+def test_settings_references_are_read_from_dotenv(plugin_path, manifest_path, monkeypatch,
+                                                  tmp_path):
+    monkeypatch.delenv("EVENTS_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("EVENTS_FILE=/srv/events.jsonl\n")
+
+    host = build_host(load_manifest(manifest_path))
+
+    assert host.plugins["echo"].settings == {"events_file": "/srv/events.jsonl"}
+
+
+def test_disabled_and_not_installed_plugins(plugin_path, tmp_path):
+    manifest = tmp_path / "plugins.toml"
+    manifest.write_text("[plugins.email]\nenabled = false\n\n[plugins.ghost]\nenabled = true\n"
+                        '[plugins.echo]\nenabled = false\n')
+
+    host = build_host(load_manifest(manifest))
+
+    assert host.plugins["email"].status == "disabled"
+    assert "sendEmail" not in host.job_types
+    assert host.plugins["ghost"].status == "failed"
+    assert "enabled in plugins.toml but not installed" in host.plugins["ghost"].error
+    # With echo disabled, its twin's job type is no longer a duplicate.
+    assert host.owner_of("echo") == "twin"
+
+
+def test_a_host_built_from_given_plugins_only(plugin_path):
+    import fakeplug_hook_raises
+
+    host = build_host(entry_points=False, plugins={"hook_raises": fakeplug_hook_raises})
+
+    assert list(host.plugins) == ["hook_raises"]
+    assert host.plugins["hook_raises"].status == "failed"
+    assert host.job_types == {}
