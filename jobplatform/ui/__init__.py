@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from fastapi import FastAPI
+from nicegui import app as nicegui_app
 from nicegui import ui
+from nicegui.storage import Storage
 
 from jobplatform.services import Services
 
 
-def mount(app: FastAPI, services: Services) -> None:
-    """Register the admin pages and mount NiceGUI on `app`."""
-    from jobplatform.ui.pages import jobs, login
+def session_secret(jwt_secret: str) -> str:
+    """The key that signs the admin app's session cookie, derived from JWT_SECRET."""
+    return hashlib.sha256(b"jobplatform admin session\0" + jwt_secret.encode()).hexdigest()
 
-    login.register(services)
-    jobs.register(services)
-    ui.run_with(app, title="jobplatform", storage_secret=services.jwt_secret,
+
+def mount(app: FastAPI, services: Services) -> None:
+    """Register the admin pages and mount NiceGUI on `app`; sessions live under DATA_DIR."""
+    from jobplatform.ui.pages import dashboard, jobs, login, new_job, plugins, workers
+
+    Storage.path = (services.settings.data_dir / "nicegui").resolve()
+    nicegui_app.storage = Storage()  # its general store was opened on the old path
+    for page in (login, dashboard, jobs, new_job, plugins, workers):
+        page.register(services)
+    ui.run_with(app, title="jobplatform", storage_secret=session_secret(services.jwt_secret),
                 show_welcome_message=False, reconnect_timeout=10)

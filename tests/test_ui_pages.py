@@ -1,0 +1,259 @@
+"""The admin app through NiceGUI's simulated `User`: every page and action, against the real
+app (`create_app`, loaded from tests/ui_main.py), real MongoDB (FerretDB) and real Redis.
+
+Jobs that would need a worker to reach a state (a dead job with attempts) are written to
+MongoDB directly; the actions on them go through the app and `JobService` like a click does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from nicegui import ui
+from nicegui.testing import User
+
+from jobplatform.auth.passwords import hash_password
+from jobplatform.auth.users import User as Account
+from jobplatform.jobs.models import Attempt, Job, utcnow
+from tests.conftest import ADMIN_PASSWORD, JWT_SECRET, ROOT
+
+PASSWORD = "a-long-test-password-42"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ui_env(redis_uri, mongo_server, tmp_path_factory):
+    """Settings for the app each test loads: a database of this module's own."""
+    values = {
+        "APP_ENV": "test", "MONGO_URI": f"{mongo_server}jp_ui_{uuid.uuid4().hex[:8]}",
+        "REDIS_URI": redis_uri, "JWT_SECRET": JWT_SECRET, "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "DATA_DIR": str(tmp_path_factory.mktemp("ui-data")),
+        "PLUGINS_FILE": str(ROOT / "plugins.toml"), "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": "2525", "SMTP_TLS": "none",
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    yield values
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def account(username: str, role: str) -> str:
+    Account.objects(username=username).delete()
+    Account(username=username, password_hash=hash_password(PASSWORD), role=role).save()
+    return username
+
+
+async def log_in(user: User, username: str, password: str = PASSWORD) -> None:
+    await user.open("/login")
+    user.find(marker="username").type(username)
+    user.find(marker="password").type(password)
+    user.find(marker="login").click()
+    await user.should_see("Finished per minute, last hour", retries=100)
+
+
+def dead_job(error: str = "SMTPRecipientsRefused: 550 no such user") -> Job:
+    """A job as a worker leaves it after its last failed attempt."""
+    now = utcnow()
+    attempt = Attempt(number=1, worker="test:1", started_at=now, finished_at=now,
+                      duration_ms=12.0, outcome="failed", error_type=error.split(":")[0],
+                      error_message=error.split(": ", 1)[1],
+                      traceback="Traceback (most recent call last):\n  boom\n")
+    return Job(type="sendEmail", data={"recipient": "x@example.com", "subject": "s"},
+               state="dead", queue="email", max_attempts=1, attempt_count=1,
+               attempts=[attempt], error=error, retry_policy={"max_attempts": 1},
+               created_at=now, updated_at=now, finished_at=now).save()
+
+
+async def eventually(probe, timeout: float = 10.0, message: str = "condition") -> None:
+    """Await `probe()` becoming true while the app's event loop keeps running."""
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, f"timed out after {timeout:g}s waiting for {message}"
+        await asyncio.sleep(0.05)
+
+
+def table_rows(user: User) -> list[dict]:
+    [table] = user.find(marker="job-table").elements
+    return table.rows
+
+
+async def test_pages_need_a_session_and_bad_logins_are_refused(user: User) -> None:
+    await user.open("/jobs")
+    await user.should_see(marker="login")
+    user.find(marker="username").type("admin")
+    user.find(marker="password").type("wrong-password")
+    user.find(marker="login").click()
+    await user.should_see("Login failed: invalid username or password", retries=100)
+    await user.should_not_see("Finished per minute, last hour")
+
+
+async def test_admin_logs_in_sees_live_counts_and_logs_out(user: User) -> None:
+    await log_in(user, "admin", ADMIN_PASSWORD)
+    await user.should_see("Users")  # admins get the admin navigation
+    await user.should_see("Redis up")
+    await user.should_see("MongoDB up")
+    before = Job.objects(state="dead").count()
+    dead_job()
+    await user.should_see(f"{before + 1:,}", marker="count-dead", retries=40)
+    user.find(marker="logout").click()
+    await user.should_see(marker="login", retries=50)
+    await user.open("/jobs")
+    await user.should_see(marker="login")
+
+
+async def test_viewer_has_no_admin_navigation(user: User) -> None:
+    await log_in(user, account("vera", "viewer"))
+    await user.should_see("vera (viewer)")
+    await user.should_not_see("API tokens")
+
+
+async def test_job_list_filters_searches_and_shows_new_jobs_live(user: User) -> None:
+    await log_in(user, account("olga", "operator"))
+    marker = f"unique-{uuid.uuid4().hex[:8]}"
+    dead = dead_job(f"SMTPDataError: 554 {marker}")
+    await user.open("/jobs")
+    await user.should_see(marker="job-table")
+    wait_ids = lambda: [r["id"] for r in table_rows(user)]  # noqa: E731
+    await eventually(lambda: str(dead.id) in wait_ids(), message="the dead job in the list")
+    user.find(marker="search").type(marker)
+    await user.should_see("1–1 of 1", retries=40)
+    assert wait_ids() == [str(dead.id)]
+    user.find(marker="search").clear()
+    user.find(marker="state-filter").click()
+    user.find("succeeded").click()
+    await eventually(lambda: str(dead.id) not in wait_ids(), message="the state filter")
+    assert all(r["state"] == "succeeded" for r in table_rows(user))
+    late = Job(type="sendEmail", state="succeeded", data={}, created_at=utcnow(),
+               updated_at=utcnow()).save()
+    await eventually(lambda: str(late.id) in wait_ids(), message="the new job without a reload")
+
+
+async def test_detail_panel_shows_attempts_and_operator_retries_with_one_click(user: User):
+    await log_in(user, account("otto", "operator"))
+    job = dead_job()
+    await user.open(f"/jobs?job={job.id}")
+    await user.should_see(str(job.id), marker="detail-id")
+    entries = user.find(ui.timeline_entry).elements
+    assert [e.props["title"] for e in entries] == ["#1 failed"]
+    await user.should_see("SMTPRecipientsRefused: 550 no such user")
+    await user.should_see("Traceback")
+    user.find(marker="detail-retry").click()
+    await user.should_see("1 job retried")
+    assert Job.objects.get(id=job.id).state == "queued"
+    assert len(Job.objects.get(id=job.id).attempts) == 1  # history kept
+
+
+async def test_row_retry_and_bulk_actions(user: User) -> None:
+    await log_in(user, account("oren", "operator"))
+    one, two, three = dead_job(), dead_job(), dead_job()
+    await user.open("/jobs?state=dead")
+    await user.should_see(marker="job-table")
+    user.find(marker="job-table").trigger("retry", str(one.id))
+    await user.should_see("1 job retried")
+    assert Job.objects.get(id=one.id).state == "queued"
+    [table] = user.find(marker="job-table").elements
+    table.selected = [{"id": str(two.id)}, {"id": str(three.id)}]
+    user.find(marker="bulk-retry").click()
+    await user.should_see("2 jobs retried")
+    assert {Job.objects.get(id=j.id).state for j in (two, three)} == {"queued"}
+    table.selected = [{"id": str(two.id)}]
+    user.find(marker="bulk-cancel").click()
+    await user.should_see("1 job cancelled")
+    assert Job.objects.get(id=two.id).state == "cancelled"
+
+
+async def test_viewer_is_refused_a_retry_on_the_server(user: User) -> None:
+    await log_in(user, account("vic", "viewer"))
+    job = dead_job()
+    await user.open(f"/jobs?job={job.id}")
+    await user.should_see(str(job.id), marker="detail-id")
+    await user.should_not_see(marker="detail-retry")  # the button is hidden ...
+    user.find(marker="job-table").trigger("retry", str(job.id))  # ... and the handler refuses
+    await user.should_see("Refused: role 'viewer' may not retry jobs")
+    [table] = user.find(marker="job-table").elements
+    table.selected = [{"id": str(job.id)}]
+    user.find(marker="bulk-retry").click()
+    assert Job.objects.get(id=job.id).state == "dead"
+    assert Job.objects.get(id=job.id).updated_at == job.updated_at
+
+
+async def test_keyboard_help_lists_the_shortcuts(user: User) -> None:
+    await log_in(user, account("kim", "operator"))
+    await user.open("/jobs")
+    user.find(marker="shortcuts").click()
+    await user.should_see("Keyboard shortcuts")
+    await user.should_see("focus the search box")
+    await user.should_see("retry the selected job when it is dead")
+
+
+async def test_dark_mode_is_remembered(user: User) -> None:
+    await log_in(user, account("dana", "viewer"))
+    [dark] = user.find(ui.dark_mode).elements
+    assert dark.value is False
+    user.find(marker="dark-toggle").click()
+    await user.open("/plugins")
+    [dark] = user.find(ui.dark_mode).elements
+    assert dark.value is True
+
+
+async def test_new_job_form_is_generated_and_shows_schema_errors_inline(user: User) -> None:
+    await log_in(user, account("nina", "operator"))
+    await user.open("/jobs/new")
+    await user.should_see("To *")  # the schema's meta label, required
+    await user.should_see("Plain-text body")
+    await user.should_see("Variables (JSON)")
+    user.find(marker="field-recipient").type("not-an-address")
+    user.find(marker="submit").click()
+    await user.should_see("data does not match the 'sendEmail' schema")
+    [recipient] = user.find(marker="field-recipient").elements
+    [subject] = user.find(marker="field-subject").elements
+    assert recipient.error and subject.error == "required field"
+    assert Job.objects(created_by="nina").count() == 0
+
+
+async def test_new_job_is_submitted_from_the_form(user: User) -> None:
+    await log_in(user, account("ned", "operator"))
+    subject = f"Hello {uuid.uuid4().hex[:6]}"
+    await user.open("/jobs/new")
+    user.find(marker="field-recipient").type("a@example.com, b@example.com")
+    user.find(marker="field-subject").type(subject)
+    user.find(marker="field-variables").type('{"name": "Ned"}')
+    user.find(marker="delay").type("3600")
+    user.find(marker="submit").click()
+    await user.should_see("submitted", retries=50)
+    job = Job.objects(data__subject=subject).first()
+    assert job.state == "scheduled" and job.created_by == "ned"
+    assert job.data["recipient"] == ["a@example.com", "b@example.com"]
+    assert job.data["variables"] == {"name": "Ned"}
+    assert job.run_at > utcnow() + timedelta(minutes=50)
+
+
+async def test_viewer_is_refused_a_submission(user: User) -> None:
+    await log_in(user, account("val", "viewer"))
+    await user.open("/jobs/new")
+    user.find(marker="field-recipient").type("a@example.com")
+    user.find(marker="field-subject").type("from a viewer")
+    user.find(marker="submit").click()
+    await user.should_see("Refused: role 'viewer' may not submit jobs")
+    assert Job.objects(data__subject="from a viewer").count() == 0
+
+
+async def test_plugins_and_workers_pages(user: User) -> None:
+    await log_in(user, account("pia", "viewer"))
+    await user.open("/plugins")
+    await user.should_see("email")
+    await user.should_see("loaded")
+    [table] = [t for t in user.find(ui.table).elements]
+    [row] = table.rows
+    assert row["name"] == "sendEmail" and row["queue"] == "email"
+    assert row["retry"].startswith("3 attempts, 2s × 2")
+    await user.open("/workers")
+    await user.should_see(marker="worker-table")
