@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from jobplatform.config import SettingsError, load_settings
+from jobplatform.doctor import add_command as add_doctor_command
+from jobplatform.logs import configure_logging
 from jobplatform.plugins.commands import add_commands as add_plugin_commands
 from jobplatform.plugins.manifest import ManifestError
 
@@ -18,16 +19,20 @@ def _web(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+    # log_config=None: uvicorn's own lines go through jobplatform.logs like every other line
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                log_level=settings.log_level.lower(), access_log=False,
                 timeout_graceful_shutdown=20)
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
     from jobplatform.jobs.worker import run_worker
+    from jobplatform.metrics import serve_worker_metrics
     from jobplatform.services import load_host
 
     settings = load_settings()
+    serve_worker_metrics(settings)
     queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
     run_worker(settings, load_host(settings), queues=queues, concurrency=args.concurrency,
                grace_seconds=args.grace)
@@ -53,12 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds running jobs get to finish on SIGTERM")
     worker.set_defaults(handler=_worker)
     add_plugin_commands(commands)
+    add_doctor_command(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        configure_logging(load_settings())
+    except SettingsError:
+        configure_logging(None)  # the command itself reports the bad setting
     try:
         sys.exit(args.handler(args))
     except (SettingsError, ManifestError) as exc:

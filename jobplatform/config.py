@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     plugins_file: Path = Path("plugins.toml")
     worker_concurrency: int = Field(4, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Operations (jobplatform/logs.py, jobplatform/metrics.py); see the README's production guide.
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: json when APP_ENV=production
+    log_file: Path | None = None
+    log_file_max_mb: int = Field(20, ge=1)
+    log_file_backups: int = Field(5, ge=0)
+    metrics_token: SecretStr | None = None
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535)
+
+    @field_validator("log_file", "worker_metrics_port", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # `NAME=` in .env leaves the setting off
 
     @field_validator("mongo_uri")
     @classmethod

@@ -6,10 +6,11 @@ import logging
 
 from fastapi import FastAPI
 
-from jobplatform import db
+from jobplatform import db, metrics
 from jobplatform.api import auth, health, jobs
 from jobplatform.api.errors import install_error_handlers
 from jobplatform.api.plugins import router as plugins_router
+from jobplatform.api.request_id import RequestIdMiddleware
 from jobplatform.auth.users import ensure_admin
 from jobplatform.config import Settings
 from jobplatform.services import Services, build_services
@@ -35,5 +36,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(plugins_router)
     from jobplatform.ui import mount
 
+    metrics.install(app, svc)  # before the admin app, whose pages catch every other path
     mount(app, svc)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request has its id
     return app

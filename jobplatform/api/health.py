@@ -1,10 +1,17 @@
-"""GET /health: whether Redis (the queue), MongoDB and the plugins are usable; no auth."""
+"""Health probes, no auth: `/health` says the process is alive, `/health/ready` whether it
+can do its work (the queue's Redis, MongoDB, the plugins), each part with status and
+latency. Not ready answers 503 and names the parts that are down.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
+from collections.abc import Callable
+from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from mongoengine.connection import get_db
@@ -15,6 +22,7 @@ from jobplatform.services import Services
 
 router = APIRouter(tags=["health"])
 STARTED = time.monotonic()
+CHECK_TIMEOUT = 3.0  # seconds a part may take to answer before it counts as down
 
 
 def resident_memory_mb() -> float:
@@ -24,32 +32,54 @@ def resident_memory_mb() -> float:
     return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
 
 
-def _check(probe) -> dict:
+def _process() -> dict[str, Any]:
+    return {"uptime_seconds": round(time.monotonic() - STARTED, 1),
+            "memory_rss_mb": resident_memory_mb(), "pid": os.getpid()}
+
+
+async def _timed(probe: Callable[[], Any]) -> dict[str, Any]:
+    """Run a blocking probe with a deadline: up with its latency, or down with the reason."""
     start = time.perf_counter()
     try:
-        probe()
-    except Exception as exc:  # noqa: BLE001 - any failure means the dependency is down
+        await asyncio.wait_for(run_in_threadpool(probe), CHECK_TIMEOUT)
+    except TimeoutError:
+        return {"status": "down", "error": f"no answer within {CHECK_TIMEOUT:g}s"}
+    except Exception as exc:  # noqa: BLE001 - any failure means the part is down
         return {"status": "down", "error": f"{type(exc).__name__}: {exc}"}
     return {"status": "up", "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
 
 
-def _checks(svc: Services) -> dict:
-    failed = [p.name for p in svc.host.plugins.values() if p.status == "failed"]
-    return {
-        "queue": _check(svc.queue.ping),
-        "mongodb": _check(lambda: get_db().command("ping")),
-        "plugins": {"status": "degraded" if failed else "up", "failed": failed},
-    }
+def _ping_redis(uri: str) -> None:
+    client = redis.Redis.from_url(uri, socket_connect_timeout=CHECK_TIMEOUT,
+                                  socket_timeout=CHECK_TIMEOUT)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _plugins(svc: Services) -> dict[str, Any]:
+    """Down when no job type loaded; a failed plugin only degrades (the others still work)."""
+    failed = {p.name: p.error for p in svc.host.plugins.values() if p.status == "failed"}
+    status = "down" if not svc.host.job_types else "degraded" if failed else "up"
+    return {"status": status, "job_types": sorted(svc.host.job_types), "failed": failed}
 
 
 @router.get("/health")
-async def health(svc: Services = Depends(services)) -> JSONResponse:
-    checks = await run_in_threadpool(_checks, svc)
-    down = [name for name, c in checks.items() if c["status"] == "down"]
-    body = {
-        "status": "down" if down else "ok",
-        "checks": checks,
-        "uptime_seconds": round(time.monotonic() - STARTED, 1),
-        "memory_rss_mb": resident_memory_mb(),
-    }
+async def liveness() -> dict[str, Any]:
+    return {"status": "ok", **_process()}
+
+
+@router.get("/health/ready")
+async def readiness(svc: Annotated[Services, Depends(services)]) -> JSONResponse:
+    uri = svc.settings.redis_uri
+    queue_name, queue_probe = ("redis", lambda: _ping_redis(uri)) if uri else \
+        ("queue_file", svc.queue.ping)
+    names = [queue_name, "mongodb"]
+    results = await asyncio.gather(_timed(queue_probe), _timed(lambda: get_db().command("ping")))
+    checks = dict(zip(names, results, strict=True))
+    checks["plugins"] = _plugins(svc)
+    down = [name for name, check in checks.items() if check["status"] == "down"]
+    body = {"status": "unready" if down else "ready", "down": down, "checks": checks,
+            **_process()}
     return JSONResponse(body, status_code=503 if down else 200)

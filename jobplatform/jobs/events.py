@@ -8,7 +8,7 @@ from jobplatform.jobs.models import Job, utcnow
 
 
 def job_event(kind: str, job: Job, **extra: Any) -> dict[str, Any]:
-    return {
+    event = {
         "kind": kind,
         "job_id": str(job.id),
         "job_type": job.type,
@@ -16,3 +16,6 @@ def job_event(kind: str, job: Job, **extra: Any) -> dict[str, Any]:
         "at": utcnow(),
         **extra,
     }
+    if kind in ("succeeded", "failed") and job.attempts:
+        event["duration_ms"] = job.attempts[-1].duration_ms  # of the attempt that just ended
+    return event
