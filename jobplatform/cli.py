@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from jobplatform.auth.commands import add_user_commands
 from jobplatform.config import SettingsError, load_settings
 from jobplatform.doctor import add_command as add_doctor_command
 from jobplatform.logs import configure_logging
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(handler=_worker)
     add_plugin_commands(commands)
     add_doctor_command(commands)
+    add_user_commands(commands)
     return parser
 
 

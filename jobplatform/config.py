@@ -36,6 +36,16 @@ class Settings(BaseSettings):
     plugins_file: Path = Path("plugins.toml")
     worker_concurrency: int = Field(4, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The API's security (jobplatform/auth, jobplatform/api); 0 turns a rate limit off.
+    refresh_ttl_seconds: int = Field(14 * 86400, ge=60)
+    api_rate_limit: int = Field(1200, ge=0, description="requests a minute per token")
+    login_rate_limit_ip: int = Field(30, ge=0, description="login attempts a minute per IP")
+    login_rate_limit_user: int = Field(10, ge=0, description="login attempts a minute per user")
+    login_lockout_after: int = Field(5, ge=1, description="failed logins that lock a username")
+    login_lockout_seconds: int = Field(60, ge=1, description="first lockout; doubles each time")
+    login_lockout_max_seconds: int = Field(3600, ge=1)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    cors_origins: str = Field("", description="comma-separated origins allowed to call the API")
     # Operations (jobplatform/logs.py, jobplatform/metrics.py); see the README's production guide.
     log_format: Literal["auto", "json", "text"] = "auto"  # auto: json when APP_ENV=production
     log_file: Path | None = None

@@ -20,11 +20,15 @@ def connect(settings: Settings) -> None:
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=5000,
     )
+    from jobplatform.auth.api_tokens import ApiToken
+    from jobplatform.auth.sessions import LoginSession
     from jobplatform.auth.users import User
     from jobplatform.jobs.models import Job
+    from jobplatform.jobs.query import ensure_query_indexes
 
-    for document in (Job, User):
+    for document in (Job, User, LoginSession, ApiToken):
         document.ensure_indexes()
+    ensure_query_indexes()
 
 
 def disconnect() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from jobplatform.auth.ratelimit import RateLimiter, build_limiter
 from jobplatform.config import Settings
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.service import JobService
@@ -18,6 +19,7 @@ class Services:
     queue: JobQueue
     jobs: JobService
     jwt_secret: str
+    limiter: RateLimiter
 
 
 def load_host(settings: Settings) -> PluginHost:
@@ -28,4 +30,4 @@ def build_services(settings: Settings, host: PluginHost | None = None) -> Servic
     host = host or load_host(settings)
     queue = JobQueue(settings)
     return Services(settings=settings, host=host, queue=queue, jobs=JobService(host, queue),
-                    jwt_secret=settings.resolved_jwt_secret())
+                    jwt_secret=settings.resolved_jwt_secret(), limiter=build_limiter(settings))

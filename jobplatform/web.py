@@ -7,10 +7,12 @@ import logging
 from fastapi import FastAPI
 
 from jobplatform import db, metrics
-from jobplatform.api import auth, health, jobs
+from jobplatform.api import auth, health, jobs, tokens, users
 from jobplatform.api.errors import install_error_handlers
 from jobplatform.api.plugins import router as plugins_router
 from jobplatform.api.request_id import RequestIdMiddleware
+from jobplatform.api.security import install_security
+from jobplatform.auth.production import check_secrets, check_stored_admin
 from jobplatform.auth.users import ensure_admin
 from jobplatform.config import Settings
 from jobplatform.services import Services, build_services
@@ -20,6 +22,7 @@ log = logging.getLogger("jobplatform.web")
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     """Build the web application: connect MongoDB, load plugins, mount API and admin app."""
+    check_secrets(settings)
     db.connect(settings)
     svc = services or build_services(settings)
     generated = ensure_admin(settings.admin_password.get_secret_value()
@@ -27,16 +30,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     if generated:
         print(f"Created user 'admin' with generated password: {generated}\n"
               "It is shown only this once; only its hash is stored.", flush=True)
+    check_stored_admin(settings)
     app = FastAPI(title="jobplatform", version="0.1.0", openapi_url="/api/openapi.json",
                   docs_url="/api/docs", redoc_url=None)
     app.state.services = svc
     install_error_handlers(app)
-    for router in (auth.router, jobs.router, health.router):
+    for router in (auth.router, jobs.router, users.router, tokens.router, health.router):
         app.include_router(router)
     app.include_router(plugins_router)
     from jobplatform.ui import mount
 
     metrics.install(app, svc)  # before the admin app, whose pages catch every other path
     mount(app, svc)
+    install_security(app, settings)
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request has its id
     return app

@@ -1,4 +1,10 @@
-"""FastAPI dependencies: the process's services and the authenticated user."""
+"""FastAPI dependencies: the process's services and the authenticated caller.
+
+A caller shows either an access token (JWT from `POST /api/login`) or a long-lived API
+token (`jpt_...`). Every request checks, in MongoDB, that the login session or the API
+token is still active and that its user is enabled, so logout, revocation and disabling a
+user take effect at once. Each token is then counted against the API rate limit.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +13,80 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 
 from jobplatform.api.errors import ApiError
-from jobplatform.auth.tokens import InvalidToken, read_access_token
+from jobplatform.auth.api_tokens import find_active_token
+from jobplatform.auth.ratelimit import Limited
+from jobplatform.auth.sessions import active_session
+from jobplatform.auth.tokens import API_TOKEN_PREFIX, InvalidToken, read_access_token
 from jobplatform.auth.users import User
 from jobplatform.services import Services
+
+BEARER = {"WWW-Authenticate": "Bearer"}
 
 
 @dataclass(frozen=True)
 class Principal:
-    username: str
+    username: str  # the user; for an API token, the admin who created it
     role: str
+    key: str  # what the rate limit counts: "session:<id>" or "token:<id>"
+    session_id: str | None = None
+    token_name: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who did it, as job records show it: the username, or `token:<name>`."""
+        return f"token:{self.token_name}" if self.token_name else self.username
 
 
 def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def current_user(request: Request, svc: Services = Depends(services)) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "missing bearer token; send 'Authorization: Bearer <token>'",
-                       headers={"WWW-Authenticate": "Bearer"})
+def _enabled_user(username: str) -> User | None:
+    return User.objects(username=username, disabled=False).only("role").first()
+
+
+def _from_api_token(token: str) -> Principal:
+    record = find_active_token(token)
+    if record is None:
+        raise ApiError(401, "API token is unknown or revoked; ask an admin for a new one",
+                       headers=BEARER)
+    if _enabled_user(record.created_by) is None:
+        raise ApiError(401, f"API token's creator '{record.created_by}' is disabled",
+                       headers=BEARER)
+    return Principal(username=record.created_by, role=record.role, key=f"token:{record.id}",
+                     token_name=record.name)
+
+
+def _from_access_token(svc: Services, token: str) -> Principal:
     try:
         claims = read_access_token(svc.jwt_secret, token)
     except InvalidToken as exc:
-        raise ApiError(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-    user = User.objects(username=claims["sub"]).only("role", "disabled").first()
-    if user is None or user.disabled:
-        raise ApiError(401, "user is disabled or no longer exists")
-    return Principal(username=claims["sub"], role=user.role)
+        raise ApiError(401, str(exc), headers=BEARER) from None
+    if active_session(claims["sid"]) is None:
+        raise ApiError(401, "logged out or session expired; log in again", headers=BEARER)
+    user = _enabled_user(claims["sub"])
+    if user is None:
+        raise ApiError(401, "user is disabled or no longer exists", headers=BEARER)
+    return Principal(username=claims["sub"], role=user.role, key=f"session:{claims['sid']}",
+                     session_id=claims["sid"])
+
+
+def current_user(request: Request, svc: Services = Depends(services)) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "missing bearer token; send 'Authorization: Bearer <token>'",
+                       headers=BEARER)
+    if token.startswith(API_TOKEN_PREFIX):
+        principal = _from_api_token(token)
+    else:
+        principal = _from_access_token(svc, token)
+    try:
+        svc.limiter.check_api(principal.key)
+    except Limited as exc:
+        raise ApiError(429, exc.message, headers={"Retry-After": str(exc.retry_after)}) from None
+    return principal
 
 
 def require_role(*roles: str):
@@ -45,3 +96,7 @@ def require_role(*roles: str):
         return user
 
     return check
+
+
+operator = require_role("admin", "operator")
+admin = require_role("admin")

@@ -7,8 +7,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
+from jobplatform.auth.users import AccountError
 from jobplatform.jobs.service import JobError
 from jobplatform.plugins.host import UnknownJobType
 
@@ -46,7 +50,8 @@ def _field_errors(exc: RequestValidationError) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
     for error in exc.errors():
         loc = [str(part) for part in error["loc"] if part != "body"]
-        fields.setdefault(".".join(loc) or "body", []).append(error["msg"])
+        message = error["msg"].removeprefix("Value error, ")
+        fields.setdefault(".".join(loc) or "body", []).append(message)
     return fields
 
 
@@ -58,6 +63,21 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JobError)
     async def job_error(_: Request, exc: JobError):
         return error_response(JOB_ERROR_STATUS[exc.code], exc.code, exc.message, exc.details)
+
+    @app.exception_handler(AccountError)
+    async def account_error(_: Request, exc: AccountError):
+        return error_response(JOB_ERROR_STATUS[exc.code], exc.code, exc.message)
+
+    @app.exception_handler(ConnectionFailure)
+    async def mongodb_down(_: Request, exc: ConnectionFailure):
+        return error_response(503, "unavailable", "MongoDB cannot be reached; nothing was "
+                              "changed, try again shortly", headers={"Retry-After": "5"})
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def redis_down(_: Request, exc: Exception):
+        return error_response(503, "unavailable", "Redis (the job queue) cannot be reached; "
+                              "try again shortly", headers={"Retry-After": "5"})
 
     @app.exception_handler(UnknownJobType)
     async def unknown_type(_: Request, exc: UnknownJobType):

@@ -1,20 +1,52 @@
-"""/api/jobs: submit, list, read, retry and cancel jobs."""
+"""/api/jobs: submit (one or a batch), list, read, retry (one or by filter), cancel, delete."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from jobplatform.api.deps import Principal, current_user, require_role, services
+from jobplatform.api.deps import Principal, current_user, operator, services
+from jobplatform.api.errors import ApiError
+from jobplatform.jobs.models import CANCELLED, DEAD
+from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter, find_jobs, matching_ids
+from jobplatform.jobs.service import InvalidTransition, JobError
+from jobplatform.plugins.host import UnknownJobType
 from jobplatform.services import Services
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
-operator = require_role("admin", "operator")
 JobState = Literal["queued", "scheduled", "running", "retrying", "succeeded", "dead", "cancelled"]
+MAX_BATCH = 500
+MAX_BULK_RETRY = 1000
+RETRYABLE = (DEAD, CANCELLED)
+LIST_PARAMS = {"state", "name", "created_after", "created_before", "q", "order", "limit",
+               "cursor"}
+
+
+def unsafe_keys(value: Any, path: str = "") -> list[str]:
+    """Paths of keys MongoDB would read as operators or paths: starting with `$` or
+    containing `.`, at any depth."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}/{key}" if path else str(key)
+            if str(key).startswith("$") or "." in str(key):
+                found.append(where)
+            found += unsafe_keys(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += unsafe_keys(item, f"{path}/{index}")
+    return found
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 class JobRequest(BaseModel):
@@ -25,41 +57,203 @@ class JobRequest(BaseModel):
     priority: int | None = Field(None, ge=-100, le=100)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
 
+    @field_validator("data")
+    @classmethod
+    def _safe_keys(cls, data: dict[str, Any]) -> dict[str, Any]:
+        bad = unsafe_keys(data)
+        if bad:
+            raise ValueError(f"keys may not start with '$' or contain '.': {', '.join(bad)}")
+        return data
 
-@router.post("", status_code=201)
+    @field_validator("run_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _naive_utc(value)
+
+
+class BatchRequest(BaseModel):
+    jobs: list[JobRequest] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class JobFilterBody(BaseModel):
+    """Which jobs a bulk action applies to; every field optional, all must match."""
+
+    state: list[JobState] = Field(default_factory=list)
+    name: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    q: str | None = Field(None, max_length=200)
+
+    def to_filter(self) -> JobFilter:
+        return JobFilter(states=tuple(self.state), types=tuple(self.name),
+                         created_after=_naive_utc(self.created_after),
+                         created_before=_naive_utc(self.created_before), text=self.q)
+
+
+class AttemptOut(BaseModel):
+    number: int
+    worker: str | None
+    started_at: str | None
+    finished_at: str | None
+    duration_ms: float | None
+    outcome: str | None
+    error_type: str | None
+    error_message: str | None
+    traceback: str | None
+    retry_delay: float | None
+
+
+class JobOut(BaseModel):
+    id: str
+    name: str
+    state: JobState
+    data: dict[str, Any]
+    queue: str
+    priority: int
+    attempt_count: int
+    max_attempts: int
+    result: Any = None
+    error: str | None
+    idempotency_key: str | None
+    created_by: str | None
+    created_at: str | None
+    updated_at: str | None
+    run_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    attempts: list[AttemptOut] | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page")
+    total: int | None = Field(description=f"matching jobs, counted up to {COUNT_CAP} on the "
+                                          "first page only")
+    total_capped: bool = Field(description=f"true when more than {COUNT_CAP} match")
+
+
+class BatchOut(BaseModel):
+    jobs: list[JobOut]
+
+
+class BulkRetryOut(BaseModel):
+    retried: int
+    ids: list[str]
+
+
+def _only_known_params(request: Request) -> None:
+    unknown = sorted(set(request.query_params) - LIST_PARAMS)
+    if unknown:
+        raise ApiError(422, f"unknown query parameter {', '.join(map(repr, unknown))}; "
+                       f"use {', '.join(sorted(LIST_PARAMS))}",
+                       details={name: ["unknown query parameter"] for name in unknown})
+
+
+@router.post("", status_code=201, response_model=JobOut)
 async def submit(body: JobRequest, svc: Services = Depends(services),
                  user: Principal = Depends(operator)) -> dict:
     job = await run_in_threadpool(
-        svc.jobs.submit, body.name, body.data, created_by=user.username, delay=body.delay,
+        svc.jobs.submit, body.name, body.data, created_by=user.actor, delay=body.delay,
         run_at=body.run_at, priority=body.priority, idempotency_key=body.idempotency_key,
     )
     return job.describe()
 
 
-@router.get("")
-async def list_jobs(svc: Services = Depends(services), _: Principal = Depends(current_user),
-                    state: JobState | None = None,
-                    name: str | None = Query(None, max_length=64),
-                    limit: int = Query(50, ge=1, le=500)) -> dict:
-    jobs = await run_in_threadpool(svc.jobs.list, state=state, job_type=name, limit=limit)
-    return {"jobs": [j.describe(with_attempts=False) for j in jobs]}
+@router.post("/batch", status_code=201, response_model=BatchOut)
+async def submit_batch(body: BatchRequest, svc: Services = Depends(services),
+                       user: Principal = Depends(operator)) -> dict:
+    """Submit many jobs at once. Every job is validated first; if any is refused, none is
+    stored, and the 422 names each refused job by its index."""
+
+    def validate_all() -> dict[str, Any]:
+        problems: dict[str, Any] = {}
+        for index, request in enumerate(body.jobs):
+            try:
+                svc.jobs.validate(request.name, request.data)
+            except UnknownJobType as exc:
+                problems[f"jobs.{index}.name"] = [str(exc)]
+            except JobError as exc:
+                for field, messages in (exc.details or {"data": [exc.message]}).items():
+                    problems[f"jobs.{index}.data.{field}"] = messages
+        return problems
+
+    problems = await run_in_threadpool(validate_all)
+    if problems:
+        raise ApiError(422, f"{len({k.split('.')[1] for k in problems})} of {len(body.jobs)} "
+                       "jobs are invalid; nothing was submitted", details=problems)
+
+    def submit_all() -> list[dict]:
+        return [svc.jobs.submit(r.name, r.data, created_by=user.actor, delay=r.delay,
+                                run_at=r.run_at, priority=r.priority,
+                                idempotency_key=r.idempotency_key).describe()
+                for r in body.jobs]
+
+    return {"jobs": await run_in_threadpool(submit_all)}
 
 
-@router.get("/{job_id}")
+@router.get("", response_model=JobList, dependencies=[Depends(_only_known_params)])
+async def list_jobs(
+    _: Principal = Depends(current_user),
+    state: Annotated[list[JobState], Query(description="repeat for several")] = [],  # noqa: B006
+    name: Annotated[list[Annotated[str, Field(max_length=64)]],
+                    Query(description="job type; repeat for several")] = [],  # noqa: B006
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    q: str | None = Query(None, max_length=200,
+                          description="text in the type, idempotency key, creator or error, "
+                                      "or a job id"),
+    order: Literal["newest", "oldest"] = "newest",
+    limit: int = Query(50, ge=1, le=500),
+    cursor: str | None = Query(None, max_length=64),
+) -> dict:
+    job_filter = JobFilterBody(state=state, name=name, created_after=created_after,
+                               created_before=created_before, q=q).to_filter()
+    try:
+        page = await run_in_threadpool(find_jobs, job_filter, order=order, limit=limit,
+                                       cursor=cursor)
+    except InvalidCursor as exc:
+        raise ApiError(422, str(exc), details={"cursor": [str(exc)]}) from None
+    return {"jobs": [j.describe(with_attempts=False) for j in page.jobs],
+            "next_cursor": page.next_cursor, "total": page.total,
+            "total_capped": page.total_capped}
+
+
+@router.post("/retry", response_model=BulkRetryOut)
+async def retry_matching(body: JobFilterBody, svc: Services = Depends(services),
+                         _: Principal = Depends(operator)) -> dict:
+    """Retry every `dead` or `cancelled` job the filter matches, oldest first, at most
+    1000 a call (call again for more). Each goes through the same rule as a single retry."""
+    states = [s for s in (body.state or RETRYABLE) if s in RETRYABLE]
+    job_filter = replace(body.to_filter(), states=tuple(states))
+
+    def retry_each() -> list[str]:
+        retried = []
+        for job_id in matching_ids(job_filter, limit=MAX_BULK_RETRY) if states else []:
+            try:
+                retried.append(str(svc.jobs.retry(job_id).id))
+            except InvalidTransition:  # it changed state since it was found
+                continue
+        return retried
+
+    ids = await run_in_threadpool(retry_each)
+    return {"retried": len(ids), "ids": ids}
+
+
+@router.get("/{job_id}", response_model=JobOut)
 async def get_job(job_id: str, svc: Services = Depends(services),
                   _: Principal = Depends(current_user)) -> dict:
     job = await run_in_threadpool(svc.jobs.get, job_id)
     return job.describe()
 
 
-@router.post("/{job_id}/retry")
+@router.post("/{job_id}/retry", response_model=JobOut)
 async def retry(job_id: str, svc: Services = Depends(services),
                 _: Principal = Depends(operator)) -> dict:
     job = await run_in_threadpool(svc.jobs.retry, job_id)
     return job.describe()
 
 
-@router.post("/{job_id}/cancel")
+@router.post("/{job_id}/cancel", response_model=JobOut)
 async def cancel(job_id: str, svc: Services = Depends(services),
                  _: Principal = Depends(operator)) -> dict:
     job = await run_in_threadpool(svc.jobs.cancel, job_id)

@@ -1,0 +1,183 @@
+"""Rate limits and the failed-login lockout, kept in Redis so they hold across processes.
+
+- API: at most `API_RATE_LIMIT` requests a minute per token (fixed one-minute windows).
+- Login: at most `LOGIN_RATE_LIMIT_IP` attempts a minute per client address and
+  `LOGIN_RATE_LIMIT_USER` per username; after `LOGIN_LOCKOUT_AFTER` failures in a row a
+  username is locked for `LOGIN_LOCKOUT_SECONDS`, doubling with each further lockout that
+  day, up to `LOGIN_LOCKOUT_MAX_SECONDS`. A successful login clears the failures.
+
+Without REDIS_URI (the SQLite queue, one machine, one web process) the counters live in
+the web process's memory: the same limits, forgotten on restart.
+
+If Redis cannot be reached, API requests are let through (reads of the history keep
+working; the failure is logged) but logins are refused with 503, because a lockout that
+cannot be checked must not be bypassed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from jobplatform.config import Settings
+
+log = logging.getLogger(__name__)
+PREFIX = "jobplatform:limits:"
+FAILURE_MEMORY_SECONDS = 900  # failures further apart than this do not add up
+LOCKOUT_LEVEL_SECONDS = 86400  # how long earlier lockouts make the next one longer
+
+
+class LimitStoreDown(Exception):
+    """The store behind the limits cannot be reached."""
+
+
+class Limited(Exception):
+    """Refused by a limit; `retry_after` is in whole seconds."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = max(1, retry_after)
+
+
+class CounterStore(Protocol):
+    def incr(self, key: str, ttl: int) -> int:
+        """Add one to `key` (created with a `ttl`-second life) and return the new value."""
+
+    def ttl(self, key: str) -> int:
+        """Seconds until `key` expires; 0 when it does not exist."""
+
+    def set(self, key: str, ttl: int) -> None: ...
+
+    def delete(self, *keys: str) -> None: ...
+
+
+class RedisStore:
+    def __init__(self, uri: str):
+        self.redis = Redis.from_url(uri, socket_timeout=1, socket_connect_timeout=1)
+
+    def incr(self, key: str, ttl: int) -> int:
+        try:
+            pipe = self.redis.pipeline()
+            pipe.set(key, 0, ex=ttl, nx=True)
+            pipe.incr(key)
+            return pipe.execute()[1]
+        except RedisError as exc:
+            raise LimitStoreDown(str(exc)) from exc
+
+    def ttl(self, key: str) -> int:
+        try:
+            return max(0, self.redis.ttl(key))
+        except RedisError as exc:
+            raise LimitStoreDown(str(exc)) from exc
+
+    def set(self, key: str, ttl: int) -> None:
+        try:
+            self.redis.set(key, 1, ex=ttl)
+        except RedisError as exc:
+            raise LimitStoreDown(str(exc)) from exc
+
+    def delete(self, *keys: str) -> None:
+        try:
+            self.redis.delete(*keys)
+        except RedisError as exc:
+            raise LimitStoreDown(str(exc)) from exc
+
+
+class MemoryStore:
+    """Counters in this process, for one web process on one machine (no REDIS_URI)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def _live(self, key: str, now: float) -> tuple[int, float] | None:
+        entry = self._values.get(key)
+        if entry and entry[1] <= now:
+            del self._values[key]
+            return None
+        return entry
+
+    def incr(self, key: str, ttl: int) -> int:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._values) > 100_000:  # forget expired keys now and then
+                self._values = {k: v for k, v in self._values.items() if v[1] > now}
+            value, expires = self._live(key, now) or (0, now + ttl)
+            self._values[key] = (value + 1, expires)
+            return value + 1
+
+    def ttl(self, key: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._live(key, now)
+            return int(entry[1] - now + 0.999) if entry else 0
+
+    def set(self, key: str, ttl: int) -> None:
+        with self._lock:
+            self._values[key] = (1, time.monotonic() + ttl)
+
+    def delete(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._values.pop(key, None)
+
+
+@dataclass
+class RateLimiter:
+    settings: Settings
+    store: CounterStore
+
+    def _window(self, name: str, limit: int, what: str) -> None:
+        if limit <= 0:
+            return
+        now = time.time()
+        window = int(now // 60)
+        count = self.store.incr(f"{PREFIX}{name}:{window}", ttl=61)
+        if count > limit:
+            raise Limited(f"too many requests {what}: the limit is {limit} a minute",
+                          retry_after=int(60 - now % 60) + 1)
+
+    def check_api(self, token_key: str) -> None:
+        """Count one API request for a token; raise `Limited` over the limit."""
+        try:
+            self._window(f"api:{token_key}", self.settings.api_rate_limit, "for this token")
+        except LimitStoreDown as exc:
+            log.warning("rate limit store unreachable, request let through: %s", exc)
+
+    def check_login(self, client_ip: str, username: str) -> None:
+        """Before checking a password: raise `Limited` if this login may not be tried now."""
+        locked_for = self.store.ttl(f"{PREFIX}lock:{username}")
+        if locked_for:
+            raise Limited(f"too many failed logins for '{username}'; locked, try again in "
+                          f"{locked_for} seconds", retry_after=locked_for)
+        self._window(f"login-ip:{client_ip}", self.settings.login_rate_limit_ip,
+                     "from this address")
+        self._window(f"login-user:{username}", self.settings.login_rate_limit_user,
+                     f"for '{username}'")
+
+    def login_failed(self, username: str) -> int:
+        """Record a failed login; return the seconds of lockout it started (0 if none)."""
+        failures = self.store.incr(f"{PREFIX}fail:{username}", ttl=FAILURE_MEMORY_SECONDS)
+        if failures < self.settings.login_lockout_after:
+            return 0
+        level = self.store.incr(f"{PREFIX}level:{username}", ttl=LOCKOUT_LEVEL_SECONDS)
+        seconds = min(self.settings.login_lockout_seconds * 2 ** (level - 1),
+                      self.settings.login_lockout_max_seconds)
+        self.store.set(f"{PREFIX}lock:{username}", ttl=seconds)
+        self.store.delete(f"{PREFIX}fail:{username}")
+        return seconds
+
+    def login_succeeded(self, username: str) -> None:
+        self.store.delete(f"{PREFIX}fail:{username}", f"{PREFIX}level:{username}")
+
+
+def build_limiter(settings: Settings) -> RateLimiter:
+    store = RedisStore(settings.redis_uri) if settings.redis_uri else MemoryStore()
+    return RateLimiter(settings, store)

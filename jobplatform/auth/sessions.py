@@ -1,0 +1,62 @@
+"""Login sessions: one per successful login, holding the refresh token's digest.
+
+Access tokens name their session; logging out, changing the password or disabling the
+user revokes it, so its access tokens stop working at once. Refreshing rotates the refresh
+token: the old one cannot be used again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from mongoengine import DateTimeField, Document, StringField
+
+from jobplatform.auth.tokens import REFRESH_TOKEN_PREFIX, digest, new_opaque_token
+from jobplatform.jobs.models import utcnow
+
+
+class LoginSession(Document):
+    meta = {"collection": "login_sessions", "auto_create_index": False,
+            "indexes": [{"fields": ["refresh_digest"], "unique": True}, {"fields": ["username"]}]}
+
+    username = StringField(required=True)
+    refresh_digest = StringField(required=True)
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField(required=True)
+    revoked_at = DateTimeField()
+
+
+def open_session(username: str, ttl_seconds: int) -> tuple[LoginSession, str]:
+    """Start a session; return it and its refresh token (shown to the client only)."""
+    refresh_token = new_opaque_token(REFRESH_TOKEN_PREFIX)
+    session = LoginSession(username=username, refresh_digest=digest(refresh_token),
+                           expires_at=utcnow() + timedelta(seconds=ttl_seconds)).save()
+    return session, refresh_token
+
+
+def rotate(refresh_token: str) -> tuple[LoginSession, str] | None:
+    """Swap a valid refresh token for a new one; None when it is unknown, used or expired."""
+    new_token = new_opaque_token(REFRESH_TOKEN_PREFIX)
+    session = LoginSession.objects(
+        refresh_digest=digest(refresh_token), revoked_at=None, expires_at__gt=utcnow(),
+    ).modify(new=True, set__refresh_digest=digest(new_token))
+    return (session, new_token) if session else None
+
+
+def active_session(session_id: str) -> LoginSession | None:
+    try:
+        oid = ObjectId(session_id)
+    except (InvalidId, TypeError):
+        return None
+    return LoginSession.objects(id=oid, revoked_at=None, expires_at__gt=utcnow()) \
+        .only("username").first()
+
+
+def revoke_session(session_id: str) -> None:
+    LoginSession.objects(id=ObjectId(session_id), revoked_at=None).update(set__revoked_at=utcnow())
+
+
+def revoke_user_sessions(username: str) -> None:
+    LoginSession.objects(username=username, revoked_at=None).update(set__revoked_at=utcnow())

@@ -1,0 +1,125 @@
+"""Finding jobs in a large history: filters, order, cursor pages and a capped total.
+
+Every filter value arrives typed (a state from the known list, a type name as a plain
+string, datetimes, a search text) and is placed into the MongoDB query as a value, never
+as an operator, so `{"$ne": ""}`-style input is only ever text. The search text is
+escaped before it becomes a regular expression.
+
+Jobs are ordered by id: ObjectIds start with their creation second, so id order is
+submission order, and MongoDB serves it from the `_id` index (or the compound
+state/type indexes below) whatever the filters. Pages are keyset cursors (the last id
+seen), so page 1000 costs what page 1 costs. The total is counted only up to
+`COUNT_CAP`; beyond that the answer says "more than".
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ASCENDING, DESCENDING
+
+from jobplatform.jobs.models import Job
+
+COUNT_CAP = 1000
+SEARCHED_FIELDS = ("type", "idempotency_key", "created_by", "error")
+Order = Literal["newest", "oldest"]
+QUERY_INDEXES = ([("state", ASCENDING), ("_id", DESCENDING)],
+                 [("type", ASCENDING), ("_id", DESCENDING)])
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    states: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    created_after: datetime | None = None  # naive UTC
+    created_before: datetime | None = None
+    text: str | None = None
+
+    def to_query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.states:
+            query["state"] = {"$in": [str(s) for s in self.states]}
+        if self.types:
+            query["type"] = {"$in": [str(t) for t in self.types]}
+        id_range: dict[str, ObjectId] = {}
+        created: dict[str, datetime] = {}
+        if self.created_after:
+            id_range["$gte"] = ObjectId.from_datetime(self.created_after - timedelta(seconds=1))
+            created["$gte"] = self.created_after
+        if self.created_before:
+            id_range["$lt"] = ObjectId.from_datetime(self.created_before + timedelta(seconds=1))
+            created["$lt"] = self.created_before
+        if id_range:  # the id bound lets MongoDB use the index; created_at makes it exact
+            query["_id"] = id_range
+            query["created_at"] = created
+        if self.text:
+            pattern = {"$regex": re.escape(self.text), "$options": "i"}
+            alternatives: list[dict[str, Any]] = [{f: pattern} for f in SEARCHED_FIELDS]
+            if ObjectId.is_valid(self.text):
+                alternatives.append({"_id": ObjectId(self.text)})
+            query["$or"] = alternatives
+        return query
+
+
+@dataclass
+class JobPage:
+    jobs: list[Job]
+    next_cursor: str | None
+    total: int | None = None  # counted on the first page only
+    total_capped: bool = False
+
+
+def encode_cursor(job_id: ObjectId) -> str:
+    return base64.urlsafe_b64encode(job_id.binary).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> ObjectId:
+    try:
+        return ObjectId(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (InvalidId, ValueError, TypeError):
+        raise InvalidCursor("cursor is not one this API gave out; start again without it") \
+            from None
+
+
+def find_jobs(job_filter: JobFilter, *, order: Order = "newest", limit: int = 50,
+              cursor: str | None = None) -> JobPage:
+    query = job_filter.to_query()
+    newest = order == "newest"
+    if cursor:
+        after = decode_cursor(cursor)
+        bound = {"$lt": after} if newest else {"$gt": after}
+        query = {"$and": [query, {"_id": bound}]} if query else {"_id": bound}
+    raw = Job.objects(__raw__=query).order_by("-id" if newest else "id") \
+        .exclude("attempts").limit(limit + 1)
+    jobs = list(raw)
+    next_cursor = encode_cursor(jobs[limit - 1].id) if len(jobs) > limit else None
+    page = JobPage(jobs=jobs[:limit], next_cursor=next_cursor)
+    if cursor is None:
+        counted = Job._get_collection().count_documents(job_filter.to_query(),
+                                                        limit=COUNT_CAP + 1)
+        page.total, page.total_capped = min(counted, COUNT_CAP), counted > COUNT_CAP
+    return page
+
+
+def ensure_query_indexes() -> None:
+    """The compound indexes that keep filtered, id-ordered pages fast on MongoDB."""
+    collection = Job._get_collection()
+    for keys in QUERY_INDEXES:
+        collection.create_index(keys)
+
+
+def matching_ids(job_filter: JobFilter, *, limit: int) -> list[str]:
+    """Ids of up to `limit` jobs the filter matches, oldest first (for bulk actions)."""
+    rows = Job._get_collection().find(job_filter.to_query(), {"_id": 1}) \
+        .sort("_id", ASCENDING).limit(limit)
+    return [str(row["_id"]) for row in rows]
