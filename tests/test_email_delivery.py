@@ -19,12 +19,12 @@ import jobplatform_email.plugin
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from jobplatform_email.delivery import TemporaryDeliveryError
 
 from jobplatform.devservices import free_port
 from jobplatform.plugins import JobContext, PermanentError
 from jobplatform.plugins.host import build_host
 from jobplatform.plugins.manifest import Manifest, PluginEntry
-from jobplatform_email.delivery import TemporaryDeliveryError
 from tests.conftest import SmtpRecorder
 
 USER, PASSWORD = "mailer", "s3cret-pass"

@@ -71,7 +71,8 @@ class PluginHost:
 
     # -- loading -----------------------------------------------------------------------
 
-    def add(self, name: str, plugin: object, *, version: str = "", source: str = "") -> PluginRecord:
+    def add(self, name: str, plugin: object, *, version: str = "",
+            source: str = "") -> PluginRecord:
         """Load one plugin object (a module with hook implementations)."""
         record = PluginRecord(name=name, version=version, source=source)
         self.plugins[name] = record
@@ -137,7 +138,8 @@ class PluginHost:
 
     def _check_job_type(self, plugin: str, job_type: Any) -> JobType:
         if not isinstance(job_type, JobType):
-            raise PluginFailure(f"register_job_types returned {type(job_type).__name__}, not JobType")
+            raise PluginFailure(
+                f"register_job_types returned {type(job_type).__name__}, not JobType")
         if not NAME_PATTERN.match(job_type.name):
             raise PluginFailure(f"job type name {job_type.name!r} is not a valid name")
         if job_type.name in self.job_types:
@@ -148,7 +150,8 @@ class PluginHost:
         try:
             Validator(job_type.schema)
         except SchemaError as exc:
-            raise PluginFailure(f"job type '{job_type.name}' has an invalid schema: {exc}") from None
+            raise PluginFailure(
+                f"job type '{job_type.name}' has an invalid schema: {exc}") from None
         return self._apply_overrides(job_type)
 
     def _apply_overrides(self, job_type: JobType) -> JobType:

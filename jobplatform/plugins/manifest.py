@@ -172,7 +172,8 @@ def load_manifest(path: Path) -> Manifest:
     if not validator.validate(raw):
         where, message = _flatten_errors(validator.errors)[0]
         key = where.split(".")[-1]
-        hint = "remove it or check its spelling" if message == "unknown field" else "correct the value"
+        hint = ("remove it or check its spelling" if message == "unknown field"
+                else "correct the value")
         raise ManifestError(f"{path}:{_line_of(text, key) or '?'}: {where}: {message}; {hint}.")
     plugins = {
         name: PluginEntry(
