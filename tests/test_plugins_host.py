@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from jobplatform.plugins import JobType, hookimpl
 from jobplatform.plugins.host import PluginHost, build_host
 from jobplatform.plugins.manifest import load_manifest
 from tests.fake_plugins import EXPECTED_ERRORS, write_manifest, write_plugins
@@ -133,3 +135,32 @@ def test_a_host_built_from_given_plugins_only(plugin_path):
     assert list(host.plugins) == ["hook_raises"]
     assert host.plugins["hook_raises"].status == "failed"
     assert host.job_types == {}
+
+
+def test_two_distributions_with_one_plugin_name(plugin_path, tmp_path, monkeypatch):
+    other = tmp_path / "fakeplug_other-0.2.dist-info"
+    other.mkdir()
+    (other / "METADATA").write_text("Metadata-Version: 2.1\nName: fakeplug-other\nVersion: 0.2\n")
+    (other / "entry_points.txt").write_text("[jobplatform.plugins]\necho = fakeplug_twin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    host = build_host()
+
+    [clash] = [r for name, r in host.plugins.items() if name.startswith("echo [")]
+    assert clash.status == "failed"
+    assert "plugin name 'echo' is already taken by " in clash.error
+    assert "uninstall one of them" in clash.error
+    assert host.plugins["echo"].status == "loaded"
+
+
+def test_job_type_description_is_json_even_with_callables_in_the_schema():
+    schema = {"count": {"type": "integer", "coerce": int}, "tags": {"allowed": ("a", "b")}}
+    plugin = SimpleNamespace(register_job_types=hookimpl(
+        lambda settings: [JobType(name="counted", processor=lambda ctx: None, schema=schema)]))
+
+    host = build_host(entry_points=False, plugins={"counter": plugin})
+
+    described = host.job_type("counted").describe()
+    assert json.loads(json.dumps(described))["schema"] == {
+        "count": {"type": "integer", "coerce": "int"}, "tags": {"allowed": ["a", "b"]}}
+    assert described["retry"]["max_attempts"] == 3

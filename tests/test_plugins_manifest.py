@@ -133,3 +133,31 @@ def test_plugins_new_refuses_a_bad_name_and_an_existing_directory(tmp_path):
 def test_root_manifest_is_valid():
     manifest = load_manifest(Path(ROOT / "plugins.toml"))
     assert manifest.plugins["email"].enabled
+
+
+def test_install_refuses_a_directory_that_is_not_a_package(tmp_path, platform_env):
+    manifest = tmp_path / "plugins.toml"
+    manifest.write_text(MANIFEST)
+    (tmp_path / "notes").mkdir()
+
+    done = subprocess.run([sys.executable, "-m", "jobplatform", "plugins", "install", "notes"],
+                          cwd=tmp_path, env={**platform_env, "PLUGINS_FILE": str(manifest)},
+                          capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 1
+    assert "notes has no pyproject.toml, so it is not a plugin package" in done.stderr
+    assert manifest.read_text() == MANIFEST
+
+
+def test_install_refuses_to_touch_a_broken_manifest(tmp_path, platform_env):
+    manifest = tmp_path / "plugins.toml"
+    manifest.write_text(BROKEN_FILES["not TOML"][0])
+
+    done = subprocess.run([sys.executable, "-m", "jobplatform", "plugins", "install",
+                           str(ROOT / "plugins" / "email")], cwd=tmp_path,
+                          env={**platform_env, "PLUGINS_FILE": str(manifest)},
+                          capture_output=True, text=True, timeout=60)
+
+    assert done.returncode == 2
+    assert f"{manifest}:3: not valid TOML" in done.stderr
+    assert manifest.read_text() == BROKEN_FILES["not TOML"][0]

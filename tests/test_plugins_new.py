@@ -52,7 +52,7 @@ def test_new_plugin_has_the_renamed_skeleton(name, installed):
     plugin = project / "plugins" / name
 
     assert sorted(str(p.relative_to(plugin)) for p in plugin.rglob("*.py")) == [
-        f"jobplatform_{name}/__init__.py", f"jobplatform_{name}/plugin.py", "tests/test_plugin.py"]
+        f"jobplatform_{name}/__init__.py", f"jobplatform_{name}/plugin.py", f"tests/test_{name}.py"]
     assert f'{name} = "jobplatform_{name}.plugin"' in (plugin / "pyproject.toml").read_text()
     for path in plugin.rglob("*"):
         if path.suffix in (".py", ".toml", ".md"):
