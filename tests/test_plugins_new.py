@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from jobplatform.plugins.manifest import load_manifest
 from tests.conftest import ADMIN_PASSWORD, ROOT, start_web, start_worker, stop
 from tests.helpers import wait_until
 
@@ -111,3 +112,23 @@ def test_restarted_platform_runs_a_job_of_the_new_type(name, installed):
 
     assert job["state"] == "succeeded", job
     assert job["result"] == {"message": "Hello, Ada!"}
+
+
+def test_install_from_a_wheel_records_it_as_a_package(platform_env, tmp_path):
+    name = f"packaged_{uuid.uuid4().hex[:6]}"
+    env = {**platform_env, "PLUGINS_FILE": str(tmp_path / "plugins.toml")}
+    assert jobplatform("plugins", "new", name, env=env, cwd=tmp_path).returncode == 0
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", "dist",
+                    f"plugins/{name}"], cwd=tmp_path, check=True, capture_output=True)
+    [wheel] = (tmp_path / "dist").glob("*.whl")
+    try:
+        done = jobplatform("plugins", "install", f"dist/{wheel.name}", env=env, cwd=tmp_path)
+
+        assert done.returncode == 0, done.stdout + done.stderr
+        job_type = "packaged" + name.removeprefix("packaged_").capitalize()
+        assert f"{name}: loaded; job types: {job_type}" in done.stdout
+        entry = load_manifest(tmp_path / "plugins.toml").plugins[name]
+        assert (entry.enabled, entry.package, entry.path) == (True, f"dist/{wheel.name}", None)
+    finally:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y",
+                        f"jobplatform-{name.replace('_', '-')}"], check=True)

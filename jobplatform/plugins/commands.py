@@ -123,12 +123,15 @@ def _distribution_name(target: str) -> str:
             return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["name"]
         except (tomllib.TOMLDecodeError, KeyError) as exc:
             raise CommandError(f"{pyproject}: cannot read [project] name ({exc})") from None
+    if path.is_file() and path.name.endswith((".whl", ".tar.gz", ".zip")):
+        return path.name.split("-")[0]  # wheel and sdist file names start with the name
     from packaging.requirements import InvalidRequirement, Requirement
 
     try:
         return Requirement(target).name
     except InvalidRequirement:
-        raise CommandError(f"'{target}' is neither a directory nor a package name") from None
+        raise CommandError(f"'{target}' is neither a plugin directory, a wheel or sdist file, "
+                           "nor a package name") from None
 
 
 def plugin_names(distribution: str) -> list[str]:
@@ -201,9 +204,11 @@ def install_plugin(args: argparse.Namespace) -> int:
         raise CommandError(f"{distribution} is installed but publishes no entry point in the "
                            f"'{ENTRY_POINT_GROUP}' group, so it is not a jobplatform plugin; "
                            f"add one to its pyproject.toml (see plugins/_template)")
-    source = Path(target).resolve() if local else target
-    if local and source.is_relative_to(Path.cwd()):
-        source = source.relative_to(Path.cwd())
+    source: Path | str = target
+    if Path(target).exists():  # a directory or a file: recorded relative to here if inside
+        source = Path(target).resolve()
+        if source.is_relative_to(Path.cwd()):
+            source = source.relative_to(Path.cwd())
     for name in names:
         enable_in_manifest(settings.plugins_file, name, "path" if local else "package",
                            str(source))
@@ -267,7 +272,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     new.set_defaults(handler=_guarded(new_plugin))
     install = sub.add_parser("install", help="pip-install a plugin and enable it in plugins.toml")
     install.add_argument("target", metavar="PATH_OR_PACKAGE",
-                         help="a plugin's directory (installed editable) or a package name")
+                         help="a plugin's directory (installed editable), a wheel or "
+                              "sdist file, or a package name (with a version if you like)")
     install.set_defaults(handler=_guarded(install_plugin))
     sub.add_parser("sync", help="install the enabled plugins named in plugins.toml") \
         .set_defaults(handler=_guarded(sync_plugins))

@@ -40,9 +40,17 @@ def check_settings(settings: dict[str, Any]) -> list[str] | None:
 def register_job_types(settings: dict[str, Any]) -> list[Any]:
     """Return the `JobType`s this plugin provides.
 
+    A `JobType` (jobplatform/plugins/jobtype.py) has a `name` (letters, digits, `_.-`),
+    `title`, `description`, the `processor` (called with a `JobContext`, returns a
+    JSON-serialisable result), a cerberus `schema` for the job's data, a `retry`
+    `RetryPolicy`, a `timeout` in seconds, a `queue`, a `priority` and, for the admin app,
+    `form_widgets` and a `result_renderer`. `[job_types.NAME]` in plugins.toml may
+    override `queue`, `timeout`, `priority` and fields of `retry`.
+
     `settings` are the plugin's normalised settings. Called once when the host is built,
-    in every web and worker process. A name already taken by another plugin, or a schema
-    cerberus refuses, marks the plugin failed; the other plugins are unaffected.
+    in every web and worker process. A name already taken by another plugin (plugins
+    load in name order), a schema cerberus refuses, or an exception marks the plugin
+    failed with the reason; the other plugins are unaffected.
     """
 
 
