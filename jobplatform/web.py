@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from jobplatform import db, metrics
 from jobplatform.api import auth, health, jobs, tokens, users
-from jobplatform.api.errors import install_error_handlers
+from jobplatform.api.errors import install_error_handlers, unknown_endpoint_router
 from jobplatform.api.plugins import router as plugins_router
 from jobplatform.api.request_id import RequestIdMiddleware
 from jobplatform.api.security import install_security
@@ -38,6 +38,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     for router in (auth.router, jobs.router, users.router, tokens.router, health.router):
         app.include_router(router)
     app.include_router(plugins_router)
+    app.include_router(unknown_endpoint_router())  # after every /api router
     from jobplatform.ui import mount
 
     metrics.install(app, svc)  # before the admin app, whose pages catch every other path

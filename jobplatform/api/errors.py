@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure
@@ -94,3 +95,31 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: HTTPException):
         code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Methods the OpenAPI document lists for `path` (templates like /api/jobs/{job_id})."""
+    allowed = set()
+    for template, operations in app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
+            allowed |= {method.upper() for method in operations}
+    return sorted(allowed)
+
+
+def unknown_endpoint_router() -> APIRouter:
+    """Answers /api/* paths no other route takes, in the envelope (404, or 405 naming the
+    allowed methods), instead of the admin app's HTML page. Include it after every API
+    router."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    async def unknown_endpoint(request: Request, path: str):
+        allowed = _allowed_methods(request.app, request.url.path)
+        if allowed:
+            return error_response(405, "method_not_allowed",
+                                  f"{request.method} is not allowed here; use "
+                                  f"{', '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
+        return error_response(404, "not_found", f"no API endpoint {request.url.path}; "
+                              "see /api/docs")
+
+    return router
