@@ -132,8 +132,9 @@ def test_sigterm_lets_the_in_flight_request_finish(platform_env, mongo_server, t
 
 
 def refuses_connections(url: str) -> bool:
+    """Whether a new request is turned away (refused, or reset while the server closes)."""
     try:
         httpx.get(f"{url}/health", timeout=2)
-    except httpx.ConnectError:
+    except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
         return True
     return False

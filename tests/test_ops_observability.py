@@ -9,6 +9,7 @@ the processes' JSON log lines and scrapes both `/metrics` endpoints.
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -62,7 +63,8 @@ def platform(platform_env, mongo_server, tmp_path_factory) -> Iterator[Platform]
     manifest.write_text((ROOT / "plugins.toml").read_text() + "\n[job_types.sendEmail]\n"
                         "retry = { max_attempts = 2, initial_delay = 0.2, jitter = 0 }\n")
     port, metrics_port = free_port(), free_port()
-    env = {**platform_env, "APP_ENV": "production", "REDIS_URI": redis.uri,
+    env = {**platform_env, "APP_ENV": "production", "JWT_SECRET": secrets.token_urlsafe(48),
+           "REDIS_URI": redis.uri,
            "MONGO_URI": f"{mongo_server}jp_ops_{uuid.uuid4().hex[:8]}", "PORT": str(port),
            "SMTP_PORT": str(smtp.port), "PLUGINS_FILE": str(manifest),
            "METRICS_TOKEN": METRICS_TOKEN, "WORKER_METRICS_PORT": str(metrics_port),
