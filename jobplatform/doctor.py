@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jobplatform.auth.production import check_secrets
 from jobplatform.config import Settings, SettingsError, load_settings
 
 TIMEOUT = 3.0  # seconds each server gets to answer
@@ -36,10 +37,11 @@ def check_settings() -> tuple[Settings | None, list[Finding]]:
     findings = [Finding("settings", "ok", f"APP_ENV={settings.app_env}, "
                         f"listening on {settings.host}:{settings.port}")]
     production = settings.app_env == "production"
-    if production and not settings.jwt_secret:
-        findings.append(Finding("settings", "FAIL", "JWT_SECRET is not set (production needs it)",
-                                "set JWT_SECRET to a long random string, e.g. the output of "
-                                "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"))
+    try:
+        check_secrets(settings)  # what the web process refuses to start with in production
+    except SettingsError as exc:
+        problem, _, fix = str(exc).partition("; ")
+        findings.append(Finding("settings", "FAIL", problem, fix))
     if production and not settings.metrics_token:
         findings.append(Finding("settings", "warn", "METRICS_TOKEN is not set, so the web "
                                 "process does not serve /metrics in production",

@@ -39,8 +39,8 @@ def test_a_working_setup_passes(platform_env):
     ({"SMTP_TLS": "starttls"}, "does not offer STARTTLS", "set SMTP_TLS=tls"),
     ({"SMTP_TLS": "sometimes"}, "FAIL  plugins   'email' failed: ",
      "tls: unallowed value sometimes"),
-    ({"APP_ENV": "production", "JWT_SECRET": ""}, "FAIL  settings  JWT_SECRET is not set",
-     "fix: set JWT_SECRET to a long random string"),
+    ({"APP_ENV": "production", "JWT_SECRET": "short"}, "FAIL  settings  JWT_SECRET: too weak",
+     "fix: generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"),
 ], ids=["port", "redis", "mongodb", "smtp", "starttls", "plugin", "jwt-secret"])
 def test_a_broken_setting_is_named_with_its_fix(platform_env, broken, problem, fix):
     closed = str(free_port())  # nothing listens there
