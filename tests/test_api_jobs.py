@@ -270,3 +270,9 @@ def test_unknown_api_path_is_404_in_the_envelope(client):
     response = client.get("/api/nothing-here")
     assert response.status_code == 404
     assert "see /api/docs" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00", "9999-12-31T23:59:59"])
+def test_time_filters_beyond_what_ids_can_hold_are_answered(client, moment):
+    for bound in ("created_after", "created_before"):
+        assert client.get("/api/jobs", params={bound: moment}).status_code == 200

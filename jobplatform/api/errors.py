@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from pymongo.errors import ConnectionFailure
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -57,6 +58,7 @@ def _field_errors(exc: RequestValidationError) -> dict[str, list[str]]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    document_errors(app)
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
@@ -123,3 +125,55 @@ def unknown_endpoint_router() -> APIRouter:
                               "see /api/docs")
 
     return router
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody
+
+
+ERROR_STATUSES = {
+    400: "malformed JSON, or a request that cannot apply here",
+    401: "missing, invalid, expired or revoked token",
+    403: "the caller's role may not do this",
+    404: "unknown job, user, token or job type",
+    409: "conflicts with the current state (a job's state, a name in use, an idempotency key)",
+    413: "request body over MAX_BODY_BYTES",
+    415: "request body is not JSON",
+    422: "request does not match the schema; one message per field",
+    429: "rate limited; see the Retry-After header",
+    503: "MongoDB or Redis is down; nothing was changed",
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """List the error statuses, with the envelope's schema, on every /api operation of the
+    OpenAPI document (they come from shared dependencies and middleware, not the routes)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = build()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ErrorEnvelope"] = ErrorEnvelope.model_json_schema(
+            ref_template="#/components/schemas/{model}")
+        schemas["ErrorBody"] = schemas["ErrorEnvelope"].pop("$defs")["ErrorBody"]
+        envelope = {"content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
+        for path, operations in document["paths"].items():
+            if not path.startswith("/api/"):
+                continue
+            for operation in operations.values():
+                for status, description in ERROR_STATUSES.items():
+                    operation.setdefault("responses", {})[str(status)] = {
+                        "description": description, **envelope}
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi

@@ -27,6 +27,7 @@ from pymongo import ASCENDING, DESCENDING
 from jobplatform.jobs.models import Job
 
 COUNT_CAP = 1000
+ID_EPOCH, ID_END = datetime(1970, 1, 1), datetime(2106, 2, 7)  # an id's 32-bit seconds
 SEARCHED_FIELDS = ("type", "idempotency_key", "created_by", "error")
 Order = Literal["newest", "oldest"]
 QUERY_INDEXES = ([("state", ASCENDING), ("_id", DESCENDING)],
@@ -35,6 +36,13 @@ QUERY_INDEXES = ([("state", ASCENDING), ("_id", DESCENDING)],
 
 class InvalidCursor(ValueError):
     pass
+
+
+def _id_near(moment: datetime, seconds: int) -> ObjectId:
+    """The smallest ObjectId `seconds` from `moment`, within the years ids can hold."""
+    margin = timedelta(seconds=abs(seconds))
+    moment = min(max(moment, ID_EPOCH + margin), ID_END - margin)
+    return ObjectId.from_datetime(moment + timedelta(seconds=seconds))
 
 
 @dataclass(frozen=True)
@@ -54,10 +62,10 @@ class JobFilter:
         id_range: dict[str, ObjectId] = {}
         created: dict[str, datetime] = {}
         if self.created_after:
-            id_range["$gte"] = ObjectId.from_datetime(self.created_after - timedelta(seconds=1))
+            id_range["$gte"] = _id_near(self.created_after, -1)
             created["$gte"] = self.created_after
         if self.created_before:
-            id_range["$lt"] = ObjectId.from_datetime(self.created_before + timedelta(seconds=1))
+            id_range["$lt"] = _id_near(self.created_before, +1)
             created["$lt"] = self.created_before
         if id_range:  # the id bound lets MongoDB use the index; created_at makes it exact
             query["_id"] = id_range
