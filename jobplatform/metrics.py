@@ -101,7 +101,7 @@ class LiveCollector(Collector):
 
 
 def _registry(*collectors: Collector) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=True)
+    registry = CollectorRegistry()  # no auto-describe: LiveCollector reads Redis only on scrape
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     for collector in collectors:
