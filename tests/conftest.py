@@ -102,6 +102,9 @@ def platform_env(redis_uri, mongo_uri, smtp_server, tmp_path_factory) -> dict[st
         SMTP_TLS="none",
         WORKER_CONCURRENCY="4",
         PYTHONUNBUFFERED="1",
+        # many tests log in from 127.0.0.1; the limits are tested on apps of their own
+        LOGIN_RATE_LIMIT_IP="0",
+        LOGIN_RATE_LIMIT_USER="0",
     )
     return env
 
