@@ -36,6 +36,14 @@ class Settings(BaseSettings):
     plugins_file: Path = Path("plugins.toml")
     worker_concurrency: int = Field(4, ge=1, le=256)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The job engine (jobplatform/jobs): leases, the reconciler, heartbeats, retention.
+    lease_seconds: float = Field(30.0, gt=0, description="a running job's lease; renewed at 1/3")
+    reconcile_seconds: float = Field(10.0, gt=0, description="how often the reconciler runs")
+    requeue_after_seconds: float = Field(30.0, gt=0, description="a due job missing from its "
+                                         "queue this long is put back on it")
+    heartbeat_seconds: float = Field(5.0, gt=0, description="how often workers report in")
+    retention_days: float = Field(30.0, gt=0, description="finished jobs older are removed")
+    extra_plugins: str = Field("", description="comma-separated modules loaded as plugins")
     # The API's security (jobplatform/auth, jobplatform/api); 0 turns a rate limit off.
     refresh_ttl_seconds: int = Field(14 * 86400, ge=60)
     api_rate_limit: int = Field(1200, ge=0, description="requests a minute per token")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from jobplatform.auth.ratelimit import RateLimiter, build_limiter
@@ -23,7 +24,10 @@ class Services:
 
 
 def load_host(settings: Settings) -> PluginHost:
-    return build_host(load_manifest(settings.plugins_file))
+    """The installed plugins, plus the modules EXTRA_PLUGINS names (tests load theirs so)."""
+    extra = {name: importlib.import_module(name)
+             for name in filter(None, (n.strip() for n in settings.extra_plugins.split(",")))}
+    return build_host(load_manifest(settings.plugins_file), plugins=extra)
 
 
 def build_services(settings: Settings, host: PluginHost | None = None) -> Services:

@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from jobplatform import db, metrics
-from jobplatform.api import auth, health, jobs, tokens, users
+from jobplatform.api import auth, health, jobs, stats, tokens, users
 from jobplatform.api.errors import install_error_handlers, unknown_endpoint_router
 from jobplatform.api.plugins import router as plugins_router
 from jobplatform.api.request_id import RequestIdMiddleware
@@ -15,6 +15,7 @@ from jobplatform.api.security import install_security
 from jobplatform.auth.production import check_secrets, check_stored_admin
 from jobplatform.auth.users import ensure_admin
 from jobplatform.config import Settings
+from jobplatform.jobs.reconciler import start_reconciler
 from jobplatform.services import Services, build_services
 
 log = logging.getLogger("jobplatform.web")
@@ -31,11 +32,13 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         print(f"Created user 'admin' with generated password: {generated}\n"
               "It is shown only this once; only its hash is stored.", flush=True)
     check_stored_admin(settings)
+    start_reconciler(settings, svc)
     app = FastAPI(title="jobplatform", version="0.1.0", openapi_url="/api/openapi.json",
                   docs_url="/api/docs", redoc_url=None)
     app.state.services = svc
     install_error_handlers(app)
-    for router in (auth.router, jobs.router, users.router, tokens.router, health.router):
+    for router in (auth.router, jobs.router, users.router, tokens.router, health.router,
+                   stats.router):
         app.include_router(router)
     app.include_router(plugins_router)
     app.include_router(unknown_endpoint_router())  # after every /api router

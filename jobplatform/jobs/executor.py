@@ -4,7 +4,8 @@ The claim is one atomic MongoDB update (`queued` to `running`, attempt n, a leas
 the processor runs, the executor renews the lease, watches for a cancel request and
 enforces the job's timeout. Every outcome is written with a guard on the attempt number
 and worker, so a worker that lost its lease (and whose job was handed to another) cannot
-overwrite newer history.
+overwrite newer history. A write that fails because MongoDB is unreachable is tried again
+until the lease would run out; after that the reconciler takes the job back.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
+from pymongo.errors import ConnectionFailure
 
 from jobplatform.jobs.events import job_event
 from jobplatform.jobs.models import (
     CANCELLED,
     DEAD,
+    QUEUED,
     RETRYING,
     RUNNING,
     SUCCEEDED,
@@ -32,6 +35,7 @@ from jobplatform.jobs.models import (
     utcnow,
 )
 from jobplatform.jobs.queue import JobQueue
+from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.plugins.context import JobContext, PermanentError
 from jobplatform.plugins.host import PluginHost, UnknownJobType
 from jobplatform.plugins.jobtype import RetryPolicy
@@ -51,15 +55,20 @@ class Outcome:
 
 
 class Executor:
-    def __init__(self, host: PluginHost, queue: JobQueue, worker_id: str,
+    def __init__(self, host: PluginHost, queue: JobQueue, worker_id: str, stats: StatsRecorder,
                  lease_seconds: float = 30.0):
         self.host = host
         self.queue = queue
         self.worker_id = worker_id
+        self.stats = stats
         self.lease_seconds = lease_seconds
         self.running: dict[str, JobContext] = {}
+        self.stopping = threading.Event()  # set on shutdown: take no new jobs
 
     def __call__(self, job_id: str) -> None:
+        if self.stopping.is_set():
+            self._hand_back(job_id)
+            return
         job = self._claim(job_id)
         if job is None:
             return  # cancelled, finished, or claimed by another worker: nothing to do
@@ -97,17 +106,30 @@ class Executor:
 
     # -- claim and run -------------------------------------------------------------------
 
+    def _hand_back(self, job_id: str) -> None:
+        """Put a message taken during shutdown back on its queue, without running the job."""
+        job = Job.objects(id=ObjectId(job_id), state__in=WAITING).only("queue", "priority").first()
+        if job is not None:
+            self.queue.enqueue(job.queue, job_id, priority=job.priority)
+
     def _claim(self, job_id: str) -> Job | None:
+        """Take a waiting job: one atomic update; the document as it was tells the old state."""
         now = utcnow()
-        return Job.objects(id=ObjectId(job_id), state__in=WAITING).modify(
-            new=True,
+        lease = now + timedelta(seconds=self.lease_seconds)
+        job = Job.objects(id=ObjectId(job_id), state__in=WAITING).modify(
             set__state=RUNNING,
             inc__attempt_count=1,
             set__worker_id=self.worker_id,
-            set__lease_expires_at=now + timedelta(seconds=self.lease_seconds),
+            set__lease_expires_at=lease,
             set__started_at=now,
             set__updated_at=now,
         )
+        if job is None:
+            return None
+        self.stats.moved(job.type, job.state, RUNNING)
+        job.state, job.attempt_count, job.worker_id = RUNNING, job.attempt_count + 1, self.worker_id
+        job.lease_expires_at, job.started_at, job.updated_at = lease, now, now
+        return job
 
     def _run(self, job: Job, ctx: JobContext, processor, timeout: float | None) -> Outcome:
         """Run the processor in a thread of its own, renewing the lease while it runs."""
@@ -125,7 +147,8 @@ class Executor:
         deadline = time.monotonic() + timeout if timeout else None
         renew_every = self.lease_seconds / 3
         while True:
-            wait = renew_every if deadline is None else min(renew_every, deadline - time.monotonic())
+            wait = renew_every if deadline is None else min(renew_every,
+                                                            deadline - time.monotonic())
             thread.join(max(wait, 0))
             if not thread.is_alive():
                 return outcome
@@ -137,12 +160,17 @@ class Executor:
 
     def _renew_lease(self, job: Job, ctx: JobContext) -> bool:
         """Extend the lease; notice a cancel request. False if the job is no longer ours."""
-        renewed = Job.objects(
-            id=job.id, state=RUNNING, attempt_count=job.attempt_count, worker_id=self.worker_id
-        ).modify(
-            new=True,
-            set__lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds),
-        )
+        try:
+            renewed = Job.objects(
+                id=job.id, state=RUNNING, attempt_count=job.attempt_count,
+                worker_id=self.worker_id,
+            ).modify(
+                new=True,
+                set__lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds),
+            )
+        except ConnectionFailure as exc:
+            log.warning("job %s: could not renew its lease (%s); trying again", job.id, exc)
+            return True
         if renewed is None:
             return False
         if renewed.cancel_requested:
@@ -168,17 +196,62 @@ class Executor:
         )
 
     def _record(self, job: Job, attempt: Attempt, state: str, **fields: Any) -> Job | None:
+        """Store the attempt and the new state, if the job is still this attempt's."""
+        deadline = time.monotonic() + self.lease_seconds
+        while True:
+            try:
+                done = Job.objects(
+                    id=job.id, state=RUNNING, attempt_count=job.attempt_count,
+                    worker_id=self.worker_id,
+                ).modify(
+                    new=True,
+                    push__attempts=attempt,
+                    set__state=state,
+                    set__updated_at=utcnow(),
+                    unset__lease_expires_at=True,
+                    **fields,
+                )
+                break
+            except ConnectionFailure as exc:
+                if time.monotonic() >= deadline:
+                    log.error("job %s: could not record attempt %d (%s); the reconciler will "
+                              "take the job back when its lease runs out", job.id,
+                              job.attempt_count, exc)
+                    return None
+                time.sleep(0.5)
+        if done is not None:
+            self.stats.moved(job.type, RUNNING, state)
+            outcome = "failed" if attempt.outcome in ("timeout", "failed") else attempt.outcome
+            self.stats.ended(job.type, outcome, attempt.finished_at)
+            if state == DEAD:
+                self.stats.ended(job.type, DEAD, attempt.finished_at)
+        return done
+
+    def put_back(self, job_id: str, reason: str) -> bool:
+        """Give a running job of this worker back to the queue, on record; the interrupted
+        attempt does not count against the job's attempts."""
+        ctx = self.running.get(job_id)
+        job = Job.objects(id=ObjectId(job_id), state=RUNNING, worker_id=self.worker_id).first()
+        if job is None:
+            return False
         now = utcnow()
-        return Job.objects(
-            id=job.id, state=RUNNING, attempt_count=job.attempt_count, worker_id=self.worker_id
-        ).modify(
-            new=True,
-            push__attempts=attempt,
-            set__state=state,
-            set__updated_at=now,
-            unset__lease_expires_at=True,
-            **fields,
-        )
+        attempt = Attempt(number=job.attempt_count, worker=self.worker_id,
+                          started_at=job.started_at, finished_at=now,
+                          duration_ms=(now - job.started_at).total_seconds() * 1000,
+                          outcome="interrupted", error_type="WorkerShutdown",
+                          error_message=reason)
+        done = Job.objects(id=job.id, state=RUNNING, attempt_count=job.attempt_count,
+                           worker_id=self.worker_id).modify(
+            new=True, push__attempts=attempt, set__state=QUEUED, inc__max_attempts=1,
+            set__updated_at=now, unset__lease_expires_at=True, set__run_at=None)
+        if done is None:
+            return False
+        if ctx is not None:
+            ctx.cancel_event.set()
+        self.stats.moved(job.type, RUNNING, QUEUED)
+        self.queue.enqueue(done.queue, job_id, priority=done.priority)
+        self.host.emit(job_event("queued", done))
+        return True
 
     def _finish_succeeded(self, job: Job, started, clock: float, result: Any) -> None:
         attempt = self._attempt(job, started, clock, "succeeded")
@@ -207,7 +280,11 @@ class Executor:
             if done is None:
                 return
             self.host.emit(job_event("failed", done, error=message))
-            self.queue.enqueue(done.queue, str(done.id), eta=run_at, priority=done.priority)
+            try:
+                self.queue.enqueue(done.queue, str(done.id), eta=run_at, priority=done.priority)
+            except Exception as exc:  # noqa: BLE001 - the reconciler re-enqueues it
+                log.warning("job %s: could not schedule its retry (%s); the reconciler will",
+                            job.id, exc)
             self.host.emit(job_event("retrying", done, error=message, delay=delay))
             log.warning("job %s attempt %d failed (%s); retry in %.2fs", job.id, job.attempt_count,
                     message, delay)

@@ -38,7 +38,9 @@ class Attempt(EmbeddedDocument):
     started_at = DateTimeField()
     finished_at = DateTimeField()
     duration_ms = FloatField()
-    outcome = StringField()  # succeeded | failed | timeout | cancelled | lost
+    # succeeded | failed | timeout | cancelled | lost (the worker stopped renewing its lease)
+    # | interrupted (the worker shut down before the attempt ended; it does not count)
+    outcome = StringField()
     error_type = StringField()
     error_message = StringField()
     traceback = StringField()
@@ -69,8 +71,10 @@ class Job(Document):
             {"fields": ["-created_at"]},
             {"fields": ["state", "-created_at"]},
             {"fields": ["type", "-created_at"]},
-            {"fields": ["idempotency_key"]},
+            # unique: two submissions with the same key race safely to one job
+            {"fields": ["idempotency_key"], "unique": True},
             {"fields": ["state", "lease_expires_at"]},
+            {"fields": ["state", "finished_at"]},
         ],
     }
 

@@ -1,15 +1,16 @@
 """Huey as the transport: one Huey queue per named queue; a message carries only a job id.
 
 Redis backs the queues when REDIS_URI is set (many machines); otherwise a SqliteHuey file
-under the data directory does (one machine, no set-up).
+under the data directory does (one machine, no set-up). Both honour message priorities
+(on Redis, Huey's priority queue: a sorted set).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from huey import Huey, RedisHuey, SqliteHuey
+from huey import Huey, PriorityRedisHuey, SqliteHuey
 
 from jobplatform.config import Settings
 
@@ -47,22 +48,40 @@ class JobQueue:
 
     def _make_huey(self, name: str) -> Huey:
         if self.settings.redis_uri:
-            return RedisHuey(name, url=self.settings.redis_uri, results=False, utc=True)
+            return PriorityRedisHuey(name, url=self.settings.redis_uri, results=False, utc=True)
         path = self.settings.data_dir / "queue.sqlite3"
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(name, filename=str(path), results=False, utc=True)
 
     def enqueue(self, queue: str, job_id: str, *, eta: datetime | None = None,
                 priority: int = 0) -> None:
-        """Put `job_id` on `queue`, to run now or at `eta` (a naive UTC datetime)."""
+        """Put `job_id` on `queue`, to run now or at `eta` (a naive UTC datetime).
+
+        Huey's Redis schedule keeps whole seconds (it truncates), so `eta` is rounded up to
+        the next second: a job never starts before its time, and at most about two seconds
+        after it (the rounding plus the scheduler's one-second tick).
+        """
         _, task = self._queue(queue)
         if eta is None:
             task.huey.enqueue(task.s(job_id, priority=priority))
         else:
+            whole = eta.replace(microsecond=0)
+            eta = whole if whole == eta else whole + timedelta(seconds=1)
             task.schedule(args=(job_id,), eta=eta, priority=priority)
 
     def pending(self, queue: str) -> int:
         return self.huey(queue).pending_count()
+
+    def lengths(self, queue: str) -> dict[str, int]:
+        """Messages waiting to be taken, and messages waiting for their eta."""
+        storage = self.huey(queue).storage
+        return {"pending": storage.queue_size(), "scheduled": storage.schedule_size()}
+
+    def job_ids(self, queue: str) -> set[str]:
+        """The job ids of every message on `queue`, waiting or scheduled (reads them all)."""
+        huey = self.huey(queue)
+        raw = huey.storage.enqueued_items() + huey.storage.scheduled_items()
+        return {huey.serializer.deserialize(item).args[0] for item in raw}
 
     def ping(self) -> None:
         """Raise if the queue's backing store cannot be reached."""

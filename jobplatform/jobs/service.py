@@ -7,13 +7,15 @@ validation, allowed transitions) lives in one place.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from cerberus import Validator
+from mongoengine.errors import NotUniqueError
 
+from jobplatform.jobs.events import job_event
 from jobplatform.jobs.models import (
     CANCELLED,
     DEAD,
@@ -24,11 +26,13 @@ from jobplatform.jobs.models import (
     Job,
     utcnow,
 )
-from jobplatform.jobs.events import job_event
 from jobplatform.jobs.queue import JobQueue
+from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.plugins.host import PluginHost
+from jobplatform.plugins.jobtype import JobType
 
 log = logging.getLogger(__name__)
+BULK_RETRY_LIMIT = 10_000
 
 
 class JobError(Exception):
@@ -70,9 +74,10 @@ def find_job(job_id: str) -> Job:
 
 
 class JobService:
-    def __init__(self, host: PluginHost, queue: JobQueue):
+    def __init__(self, host: PluginHost, queue: JobQueue, stats: StatsRecorder | None = None):
         self.host = host
         self.queue = queue
+        self.stats = stats or StatsRecorder()
 
     def validate(self, name: str, data: Any) -> dict[str, Any]:
         """Check `data` against the job type's schema; return it normalised."""
@@ -86,16 +91,27 @@ class JobService:
 
     def submit(self, name: str, data: Any, *, created_by: str | None = None,
                delay: float | None = None, run_at: datetime | None = None,
-               priority: int | None = None, idempotency_key: str | None = None) -> Job:
+               priority: int | None = None, idempotency_key: str | None = None,
+               max_attempts: int | None = None, timeout: float | None = None) -> Job:
         """Validate, store as queued (or scheduled), then put the job id on its queue.
 
-        If the queue cannot be reached the stored job is removed again and
-        `QueueUnavailable` is raised, so a failed submission leaves nothing behind.
+        `max_attempts` and `timeout` may lower the job type's, never raise them. A second
+        submission with the same `idempotency_key` returns the first job and stores nothing
+        (a unique index decides, so concurrent submissions are safe too). If the queue
+        cannot be reached the stored job is removed again and `QueueUnavailable` is raised,
+        so a failed submission leaves nothing behind.
         """
         job_type = self.host.job_type(name)
         document = self.validate(name, data)
+        limits = _job_limits(job_type, max_attempts, timeout)
+        if idempotency_key:
+            existing = Job.objects(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return _same_type(existing, name)
         if delay:
             run_at = utcnow() + timedelta(seconds=delay)
+        elif run_at is not None and run_at.tzinfo is not None:
+            run_at = run_at.astimezone(UTC).replace(tzinfo=None)
         job_id = ObjectId()
         job = Job(
             id=job_id,
@@ -104,18 +120,27 @@ class JobService:
             state=SCHEDULED if run_at else QUEUED,
             queue=job_type.queue,
             priority=job_type.priority if priority is None else priority,
-            max_attempts=job_type.retry.max_attempts,
             retry_policy=job_type.retry.as_dict(),
-            timeout=job_type.timeout,
             idempotency_key=idempotency_key or str(job_id),
             created_by=created_by,
             run_at=run_at,
-        ).save(force_insert=True)
+            **limits,
+        )
+        try:
+            job.save(force_insert=True)
+        except NotUniqueError:
+            existing = Job.objects(idempotency_key=idempotency_key).first()
+            if existing is None:  # the other submission failed and was removed again
+                raise InvalidTransition("a job with this idempotency key was being submitted "
+                                        "at the same time and failed; submit again") from None
+            return _same_type(existing, name)
         try:
             self.queue.enqueue(job.queue, str(job.id), eta=run_at, priority=job.priority)
         except Exception as exc:
             job.delete()
-            raise QueueUnavailable(f"the job queue is unavailable ({exc}); nothing was stored") from exc
+            raise QueueUnavailable(f"the job queue is unavailable ({exc}); nothing was "
+                                   "stored") from exc
+        self.stats.moved(name, None, job.state)
         self.host.emit(job_event("queued", job))
         return job
 
@@ -132,10 +157,13 @@ class JobService:
         return list(Job.objects(**query).order_by("-created_at").limit(limit))
 
     def retry(self, job_id: str) -> Job:
-        """Run a dead or cancelled job again, keeping its earlier attempts."""
+        """Run a dead or cancelled job again, keeping its earlier attempts.
+
+        It gets as many new attempts as its type allows."""
         job = find_job(job_id)
         if job.state not in (DEAD, CANCELLED):
-            raise InvalidTransition(f"job is {job.state}; only dead or cancelled jobs can be retried")
+            raise InvalidTransition(f"job is {job.state}; only dead or cancelled jobs can be "
+                                    "retried")
         updated = Job.objects(id=job.id, state=job.state).modify(
             new=True,
             set__state=QUEUED,
@@ -143,13 +171,44 @@ class JobService:
             set__cancel_requested=False,
             set__error=None,
             set__finished_at=None,
+            set__run_at=None,
             set__updated_at=utcnow(),
         )
         if updated is None:
             raise InvalidTransition("job changed while being retried; reload and try again")
-        self.queue.enqueue(updated.queue, str(updated.id), priority=updated.priority)
+        self.stats.moved(job.type, job.state, QUEUED)
+        try:
+            self.queue.enqueue(updated.queue, str(updated.id), priority=updated.priority)
+        except Exception as exc:  # noqa: BLE001 - it is queued in MongoDB; the reconciler sends it
+            log.warning("job %s: queue unavailable (%s); the reconciler will enqueue it",
+                        job.id, exc)
         self.host.emit(job_event("queued", updated))
         return updated
+
+    def retry_many(self, *, state: str = DEAD, job_type: str | None = None,
+                   created_after: datetime | None = None, created_before: datetime | None = None,
+                   limit: int = BULK_RETRY_LIMIT) -> list[str]:
+        """Retry every dead (or cancelled) job matching the filter, up to `limit`; return
+        the ids of the jobs that were retried."""
+        if state not in (DEAD, CANCELLED):
+            raise InvalidTransition(f"only dead or cancelled jobs can be retried, not {state}")
+        if not 1 <= limit <= BULK_RETRY_LIMIT:
+            raise JobError(f"limit must be between 1 and {BULK_RETRY_LIMIT}")
+        query: dict[str, Any] = {"state": state}
+        if job_type:
+            query["type"] = job_type
+        if created_after:
+            query["created_at__gte"] = created_after
+        if created_before:
+            query["created_at__lt"] = created_before
+        ids = [str(doc["_id"]) for doc in Job.objects(**query).only("id").limit(limit).as_pymongo()]
+        retried = []
+        for job_id in ids:
+            try:
+                retried.append(str(self.retry(job_id).id))
+            except (InvalidTransition, JobNotFound):
+                continue  # it changed meanwhile (retried by someone else, or removed)
+        return retried
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a waiting job (it will never run) or ask a running one to stop."""
@@ -157,10 +216,12 @@ class JobService:
         if job.state in FINAL:
             raise InvalidTransition(f"job is already {job.state}")
         now = utcnow()
-        updated = Job.objects(id=job.id, state__in=WAITING).modify(
-            new=True, set__state=CANCELLED, set__finished_at=now, set__updated_at=now
+        before = Job.objects(id=job.id, state__in=WAITING).modify(
+            set__state=CANCELLED, set__finished_at=now, set__updated_at=now
         )
-        if updated is not None:
+        if before is not None:
+            self.stats.moved(job.type, before.state, CANCELLED)
+            updated = find_job(job_id)
             self.host.emit(job_event("cancelled", updated))
             return updated
         updated = Job.objects(id=job.id, state__nin=FINAL).modify(
@@ -175,5 +236,30 @@ class JobService:
             job = self.cancel(job_id)
         if job.state not in FINAL:
             raise InvalidTransition("job is running; it was asked to stop, delete it once it has")
-        Job.objects(id=job.id, state__in=FINAL).delete()
+        if Job.objects(id=job.id, state__in=FINAL).delete():
+            self.stats.moved(job.type, job.state, None)
 
+
+
+def _job_limits(job_type: JobType, max_attempts: int | None,
+                timeout: float | None) -> dict[str, Any]:
+    """The job's attempts and timeout: the type's, or lower ones asked for at submission."""
+    problems: dict[str, list[str]] = {}
+    allowed = job_type.retry.max_attempts
+    if max_attempts is not None and not 1 <= max_attempts <= allowed:
+        problems["max_attempts"] = [f"must be between 1 and {allowed}, the most that job "
+                                    f"type '{job_type.name}' allows"]
+    if timeout is not None and (timeout <= 0 or (job_type.timeout and timeout > job_type.timeout)):
+        most = f" and at most {job_type.timeout:g}" if job_type.timeout else ""
+        problems["timeout"] = [f"must be above 0{most} seconds for job type '{job_type.name}'"]
+    if problems:
+        raise InvalidJobData("the job asks for more than its type allows", problems)
+    return {"max_attempts": max_attempts or allowed,
+            "timeout": timeout if timeout is not None else job_type.timeout}
+
+
+def _same_type(existing: Job, name: str) -> Job:
+    if existing.type != name:
+        raise InvalidTransition(f"the idempotency key is already used by job {existing.id} of "
+                                f"type '{existing.type}'; use a different key")
+    return existing

@@ -1,6 +1,12 @@
 """The worker process: Huey consumers for the named queues, running jobs through the executor.
 
-SIGTERM or SIGINT stops taking new jobs; running jobs get the grace period to finish.
+Beside the consumers it runs a heartbeat (the live-workers list), the reconciler (which
+acts only while this process holds its lock) and the stats flusher.
+
+SIGTERM or SIGINT stops taking new jobs (a message taken after that goes back on its
+queue untouched); running jobs get the grace period to finish; a job still running
+after it is put back on its queue, its interrupted attempt on record; then the process
+exits.
 """
 
 from __future__ import annotations
@@ -10,13 +16,17 @@ import os
 import signal
 import socket
 import threading
+import time
 
 from huey.consumer import Consumer
 
 from jobplatform import db
 from jobplatform.config import Settings
 from jobplatform.jobs.executor import Executor
+from jobplatform.jobs.heartbeat import Heartbeat
 from jobplatform.jobs.queue import JobQueue
+from jobplatform.jobs.reconciler import Reconciler
+from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.plugins.host import PluginHost
 
 log = logging.getLogger("jobplatform.worker")
@@ -32,9 +42,11 @@ def run_worker(settings: Settings, host: PluginHost, queues: list[str] | None = 
     db.connect(settings)
     names = queues or sorted({t.queue for t in host.job_types.values()} | {"default"})
     threads = concurrency or settings.worker_concurrency
+    me = worker_id()
+    stats = StatsRecorder()
     executor: Executor | None = None
     queue = JobQueue(settings, execute=lambda job_id: executor(job_id))
-    executor = Executor(host, queue, worker_id())
+    executor = Executor(host, queue, me, stats, lease_seconds=settings.lease_seconds)
     consumers = [
         Consumer(queue.huey(name), workers=threads, worker_type="thread", periodic=False,
                  initial_delay=0.05, backoff=1.5, max_delay=0.5, scheduler_interval=1,
@@ -43,16 +55,38 @@ def run_worker(settings: Settings, host: PluginHost, queues: list[str] | None = 
     ]
     for consumer in consumers:
         consumer.start()
+    heartbeat = Heartbeat(me, names, threads, lambda: sorted(executor.running),
+                          settings.heartbeat_seconds).start()
+    reconciler = Reconciler(settings, host, queue, stats, owner=me).start()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    log.info("worker %s serving queues %s with %d threads each", executor.worker_id,
-             ",".join(names), threads)
-    print(f"worker {executor.worker_id} ready: queues {','.join(names)}", flush=True)
+    log.info("worker %s serving queues %s with %d threads each", me, ",".join(names), threads)
+    print(f"worker {me} ready: queues {','.join(names)}", flush=True)
     while not stop.wait(5):
         for consumer in consumers:
             consumer.check_worker_health()
+    print(f"worker {me} stopping: no new jobs; running jobs get {grace_seconds:g}s", flush=True)
     log.info("worker stopping: no new jobs; waiting up to %ss for running ones", grace_seconds)
-    for consumer in consumers:
-        consumer.stop(graceful=True)
+    executor.stopping.set()
+    _stop_consumers(consumers, grace_seconds)
+    for job_id in list(executor.running):
+        if executor.put_back(job_id, f"the worker shut down and the attempt did not finish "
+                                     f"within the {grace_seconds:g}s grace period"):
+            log.warning("job %s did not finish in time; put back on its queue", job_id)
+    reconciler.stop()
+    heartbeat.stop()
+    stats.close()
     log.info("worker stopped")
+    print(f"worker {me} stopped", flush=True)
+
+
+def _stop_consumers(consumers: list[Consumer], grace_seconds: float) -> None:
+    """Stop every consumer taking messages, then wait for their running jobs, all within
+    one grace period."""
+    for consumer in consumers:
+        consumer.stop_flag.set()
+    deadline = time.monotonic() + grace_seconds
+    for consumer in consumers:
+        consumer.shutdown_timeout = max(deadline - time.monotonic(), 0)
+        consumer.stop(graceful=True)

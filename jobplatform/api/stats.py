@@ -1,0 +1,45 @@
+"""GET /api/stats (counts, the last hour, queue lengths, workers) and GET /api/workers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+
+from jobplatform.api.deps import Principal, current_user, services
+from jobplatform.jobs.heartbeat import live_workers
+from jobplatform.jobs.stats import read_stats
+from jobplatform.services import Services
+
+router = APIRouter(prefix="/api", tags=["stats"])
+
+
+def queue_lengths(svc: Services) -> dict[str, dict[str, int]]:
+    """Messages on each queue that a job type or a live worker uses."""
+    names = {t.queue for t in svc.host.job_types.values()} | {"default"}
+    for worker in live_workers(svc.settings.heartbeat_seconds):
+        names.update(worker.get("queues", []))
+    return {name: svc.queue.lengths(name) for name in sorted(names)}
+
+
+def _stats(svc: Services) -> dict:
+    return read_stats(queue_lengths(svc), live_workers(svc.settings.heartbeat_seconds))
+
+
+@router.get("/stats")
+async def stats(svc: Services = Depends(services), _: Principal = Depends(current_user)) -> dict:
+    """Jobs by state and type, the last hour minute by minute with its failure rate, queue
+    lengths and live workers. Counts come from counters kept on each transition."""
+    return await run_in_threadpool(_stats, svc)
+
+
+@router.get("/workers")
+async def workers(svc: Services = Depends(services),
+                  _: Principal = Depends(current_user)) -> dict:
+    """Live workers: id, host, pid, queues, concurrency, running jobs, last heartbeat."""
+    rows = await run_in_threadpool(live_workers, svc.settings.heartbeat_seconds)
+    return {"workers": [{**row, "started_at": _iso(row.get("started_at")),
+                         "seen_at": _iso(row.get("seen_at"))} for row in rows]}
+
+
+def _iso(value) -> str | None:
+    return value.isoformat(timespec="milliseconds") + "Z" if value else None

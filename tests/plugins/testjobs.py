@@ -1,0 +1,67 @@
+"""Job types for the engine's tests and the benchmark, loaded by workers started with
+`EXTRA_PLUGINS=tests.plugins.testjobs`. They all run on the queue `tests`, which the
+session's ordinary worker does not serve.
+
+- `test.noop`: returns at once.
+- `test.flaky`: fails with a RuntimeError while its attempt number is at most `fail_times`.
+- `test.permanent`: raises PermanentError: the job dies at once.
+- `test.hold`: creates the file `started` names (with the attempt number), then waits until
+  the file `release` names exists, or until it is cancelled; so a test decides when it ends.
+- `test.touch`: appends a line to the file `path` names: proof that the job ran.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from jobplatform.plugins.context import JobContext, PermanentError
+from jobplatform.plugins.hookspecs import hookimpl
+from jobplatform.plugins.jobtype import JobType, RetryPolicy
+
+QUEUE = "tests"
+FAST_RETRIES = RetryPolicy(max_attempts=4, initial_delay=0.5, backoff_factor=2.0, max_delay=1.5,
+                           jitter=0.2)
+
+
+def noop(ctx: JobContext) -> dict:
+    return {"attempt": ctx.attempt}
+
+
+def flaky(ctx: JobContext) -> dict:
+    if ctx.attempt <= ctx.data["fail_times"]:
+        raise RuntimeError(f"failing on purpose, attempt {ctx.attempt}")
+    return {"succeeded_on": ctx.attempt}
+
+
+def permanent(ctx: JobContext) -> None:
+    raise PermanentError("this input can never work")
+
+
+def hold(ctx: JobContext) -> dict:
+    Path(ctx.data["started"]).write_text(str(ctx.attempt))
+    release = Path(ctx.data["release"])
+    while not release.exists() and not ctx.cancelled:
+        time.sleep(0.02)  # a job's own work: polling for the test's signal
+    return {"released": release.exists()}
+
+
+def touch(ctx: JobContext) -> dict:
+    with open(ctx.data["path"], "a") as out:
+        out.write(f"{ctx.job_id} {ctx.attempt}\n")
+    return {"touched": ctx.data["path"]}
+
+
+@hookimpl
+def register_job_types(settings: dict) -> list[JobType]:
+    path = {"type": "string", "required": True}
+    return [
+        JobType(name="test.noop", processor=noop, schema={}, queue=QUEUE),
+        JobType(name="test.flaky", processor=flaky, queue=QUEUE, retry=FAST_RETRIES,
+                schema={"fail_times": {"type": "integer", "min": 0, "required": True}}),
+        JobType(name="test.permanent", processor=permanent, schema={}, queue=QUEUE,
+                retry=FAST_RETRIES),
+        JobType(name="test.hold", processor=hold, queue=QUEUE, retry=FAST_RETRIES,
+                schema={"started": path, "release": path}),
+        JobType(name="test.touch", processor=touch, queue=QUEUE, schema={"path": path}),
+    ]
