@@ -152,12 +152,11 @@ class HttpMetricsMiddleware:
 
 
 def install(app: FastAPI, services: Any) -> None:
-    """Count the web process's requests and serve its metrics at `/metrics`."""
+    """Serve the web process's metrics at `/metrics` (the app adds HttpMetricsMiddleware)."""
     settings: Settings = services.settings
     names = sorted({t.queue for t in services.host.job_types.values()} | {"default"})
     registry = _registry(*JOB_METRICS, HTTP_REQUESTS, HTTP_SECONDS, LiveCollector(
         lambda: {name: services.queue.pending(name) for name in names}))
-    app.add_middleware(HttpMetricsMiddleware)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

@@ -134,11 +134,15 @@ def finished_jobs(platform) -> dict[str, str]:
 
 def test_request_id_is_on_the_web_log_lines_and_the_response(platform):
     job_id = submit(platform, "c@example.com", request_id="trace-abc-123")
-    lines = wait_until(lambda: [line for line in json_lines(platform.web_log)
-                                if line.get("request_id") == "trace-abc-123"],
-                       timeout=10, message="log lines of the request")
+    def request_lines() -> list[dict]:
+        return [line for line in json_lines(platform.web_log)
+                if line.get("request_id") == "trace-abc-123"]
+
+    wait_until(lambda: any(line["logger"] == "jobplatform.http" for line in request_lines()),
+               timeout=10, message="the request's access line")  # written once it is answered
+    lines = request_lines()
     access = [line for line in lines if line["logger"] == "jobplatform.http"]
-    assert access and access[0]["path"] == "/api/jobs" and access[0]["status"] == 201
+    assert access[0]["path"] == "/api/jobs" and access[0]["status"] == 201
     assert access[0]["level"] == "INFO" and access[0]["ts"].endswith("Z")
     queued = [line for line in lines if line.get("event") == "queued"]
     assert queued and queued[0]["job_id"] == job_id  # the request's id ties it to its job
