@@ -1,5 +1,6 @@
-"""`jobplatform doctor`: checks the settings, Redis, MongoDB, SMTP and the plugins, and for
-each problem says what is wrong and how to fix it. Exits 1 when something must be fixed.
+"""`jobplatform doctor`: checks the settings, Redis, MongoDB (and the live workers it
+records), SMTP and the plugins, and for each problem says what is wrong and how to fix it.
+Exits 1 when something must be fixed; warnings alone exit 0.
 """
 
 from __future__ import annotations
@@ -112,16 +113,21 @@ def _persistence(client: Any) -> bool | None:
 
 
 def check_mongodb(settings: Settings) -> list[Finding]:
-    from pymongo import MongoClient
+    """MongoDB answers; then the live workers, from their heartbeats there."""
+    import mongoengine
+    from mongoengine.connection import get_db
     from pymongo.errors import OperationFailure, PyMongoError
+
+    from jobplatform.jobs.heartbeat import live_workers
 
     if not settings.mongo_uri:
         return []  # reported with the settings
-    client: Any = None
     try:
-        client = MongoClient(settings.mongo_uri, serverSelectionTimeoutMS=TIMEOUT * 1000,
-                             connectTimeoutMS=TIMEOUT * 1000)
-        client[settings.database_name].command("ping")
+        mongoengine.connect(host=settings.mongo_uri, db=settings.database_name,
+                            serverSelectionTimeoutMS=TIMEOUT * 1000,
+                            connectTimeoutMS=TIMEOUT * 1000)
+        get_db().command("ping")
+        workers = live_workers(settings.heartbeat_seconds)
     except OperationFailure as exc:
         return [Finding("mongodb", "FAIL", f"MongoDB refused the request: {exc.details or exc}",
                         "check the user, password and authSource in MONGO_URI, and that the user "
@@ -133,10 +139,19 @@ def check_mongodb(settings: Settings) -> list[Finding]:
                         "start MongoDB, or correct the host and port in MONGO_URI; on Atlas, "
                         "allow this machine's address in the project's network access list")]
     finally:
-        if client is not None:
-            client.close()
+        mongoengine.disconnect()
     return [Finding("mongodb", "ok", f"answered at {_where(settings.mongo_uri)}, "
-                    f"database '{settings.database_name}'")]
+                    f"database '{settings.database_name}'"), _workers_finding(settings, workers)]
+
+
+def _workers_finding(settings: Settings, workers: list[dict[str, Any]]) -> Finding:
+    """No live worker is a warning only: workers may be started after the doctor runs."""
+    if not workers:
+        return Finding("workers", "warn", f"no worker reported in the last "
+                       f"{3 * settings.heartbeat_seconds:g}s: queued jobs wait until one runs",
+                       "start `jobplatform worker` (same REDIS_URI and MONGO_URI) on any machine")
+    hosts = sorted({w["host"] for w in workers})
+    return Finding("workers", "ok", f"{len(workers)} live, on {', '.join(hosts)}")
 
 
 def check_plugins(settings: Settings) -> tuple[Any, list[Finding]]:

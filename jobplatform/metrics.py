@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobplatform.config import Settings, SettingsError
+from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.plugins.hookspecs import hookimpl
 
 log = logging.getLogger("jobplatform.metrics")
@@ -84,10 +85,12 @@ def on_job_event(event: dict[str, Any]) -> None:
 
 
 class LiveCollector(Collector):
-    """Levels read when scraped: queue depth by queue (web process only)."""
+    """Levels read when scraped: queue depth by queue and live workers (web process only)."""
 
-    def __init__(self, queue_depths: Callable[[], dict[str, int]]):
+    def __init__(self, queue_depths: Callable[[], dict[str, int]],
+                 count_live_workers: Callable[[], int]):
         self.queue_depths = queue_depths
+        self.count_live_workers = count_live_workers
 
     def collect(self) -> Iterable[Metric]:
         depth = GaugeMetricFamily("jobplatform_queue_depth",
@@ -98,6 +101,13 @@ class LiveCollector(Collector):
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because Redis did
             log.warning("queue depth unavailable: %s", exc)
         yield depth
+        workers = GaugeMetricFamily("jobplatform_workers_alive",
+                                    "Worker processes that sent a heartbeat lately.")
+        try:
+            workers.add_metric([], self.count_live_workers())
+        except Exception as exc:  # noqa: BLE001 - nor because MongoDB did
+            log.warning("live workers unavailable: %s", exc)
+        yield workers
 
 
 def _registry(*collectors: Collector) -> CollectorRegistry:
@@ -156,7 +166,8 @@ def install(app: FastAPI, services: Any) -> None:
     settings: Settings = services.settings
     names = sorted({t.queue for t in services.host.job_types.values()} | {"default"})
     registry = _registry(*JOB_METRICS, HTTP_REQUESTS, HTTP_SECONDS, LiveCollector(
-        lambda: {name: services.queue.pending(name) for name in names}))
+        lambda: {name: services.queue.pending(name) for name in names},
+        lambda: len(live_workers(settings.heartbeat_seconds))))
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

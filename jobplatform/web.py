@@ -47,5 +47,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     metrics.install(app, svc)  # before the admin app, whose pages catch every other path
     mount(app, svc)
     install_security(app, settings)
+    app.add_middleware(metrics.HttpMetricsMiddleware)  # outside the security checks: counts 429s
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request has its id
     return app

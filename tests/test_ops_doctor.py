@@ -18,10 +18,10 @@ def doctor(env: dict[str, str]) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-def test_a_working_setup_passes(platform_env):
+def test_a_working_setup_passes(platform_env, worker):
     code, output = doctor(platform_env)
     assert code == 0, output
-    for part in ("settings", "redis", "mongodb", "plugins", "smtp"):
+    for part in ("settings", "redis", "mongodb", "workers", "plugins", "smtp"):
         assert f"ok    {part}" in output, output
     assert "sendEmail" in output.split("ok    plugins   job types: ", 1)[1].splitlines()[0]
     assert "All checks passed." in output
@@ -50,3 +50,11 @@ def test_a_broken_setting_is_named_with_its_fix(platform_env, broken, problem, f
     assert problem.format(closed=closed) in output, output
     assert fix in output, output
     assert "1 problem(s) to fix." in output, output
+
+
+def test_no_live_worker_is_a_warning_with_the_fix(platform_env, mongo_server):
+    env = {**platform_env, "MONGO_URI": f"{mongo_server}jp_no_workers"}
+    code, output = doctor(env)
+    assert code == 0, output  # workers may well be started after the check
+    assert "warn  workers   no worker reported in the last 15s" in output
+    assert "fix: start `jobplatform worker`" in output

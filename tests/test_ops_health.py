@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from jobplatform.devservices import RedisServer, free_port, wait_for_port
-from tests.conftest import spawn, stop
+from jobplatform.devservices import RedisServer
+from tests.conftest import start_web, start_worker, stop
 from tests.helpers import wait_until
 
 
@@ -45,17 +43,6 @@ class HungServer:
             conn.close()
 
 
-def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = spawn(["web"], {**env, "PORT": str(port)}, log)
-    try:
-        wait_for_port(port, timeout=60, process=process)
-    except Exception:
-        stop(process)
-        raise AssertionError(f"web did not start:\n{log.read_text()}") from None
-    return process, f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("ready-redis")).start()
@@ -65,11 +52,17 @@ def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="module")
 def web(platform_env, mongo_server, redis_server, tmp_path_factory) -> Iterator[str]:
+    """A web process and a worker on the private Redis and a database of their own."""
     env = {**platform_env, "REDIS_URI": redis_server.uri,
            "MONGO_URI": f"{mongo_server}jp_health_{uuid.uuid4().hex[:8]}"}
-    process, url = start_web(env, tmp_path_factory.mktemp("ready-web") / "web.log")
+    logs = tmp_path_factory.mktemp("ready-web")
+    worker = start_worker(env, logs / "worker.log")
+    process, url = start_web(env, logs / "web.log")
+    wait_until(lambda: httpx.get(f"{url}/health/ready").json()["checks"]["workers"]["status"]
+               == "up", timeout=30, message="the worker's heartbeat")
     yield url
     stop(process)
+    stop(worker)
 
 
 def test_ready_reports_each_part_with_its_latency(web):
@@ -77,9 +70,10 @@ def test_ready_reports_each_part_with_its_latency(web):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ready" and body["down"] == []
-    for part in ("redis", "mongodb"):
+    for part in ("redis", "mongodb", "workers"):
         assert body["checks"][part]["status"] == "up"
         assert body["checks"][part]["latency_ms"] >= 0
+    assert body["checks"]["workers"]["count"] == 1
     plugins = body["checks"]["plugins"]
     assert plugins["status"] in ("up", "degraded") and "sendEmail" in plugins["job_types"]
     assert body["memory_rss_mb"] > 0 and body["uptime_seconds"] >= 0
@@ -119,8 +113,10 @@ def test_sigterm_lets_the_in_flight_request_finish(platform_env, mongo_server, t
         request.join(30)
         [answer] = answers  # the request that was in flight got its whole answer
         assert answer.status_code == 503
-        assert answer.json()["down"] == ["redis"]
-        assert "no answer within" in answer.json()["checks"]["redis"]["error"]
+        checks = answer.json()["checks"]
+        assert answer.json()["down"] == ["redis", "workers"]  # and no worker runs here
+        assert "no answer within" in checks["redis"]["error"]
+        assert "start one with `jobplatform worker`" in checks["workers"]["error"]
         # uvicorn re-raises SIGTERM once it has stopped in order, so the exit reads as SIGTERM
         assert process.wait(30) in (0, -signal.SIGTERM)
         stopping = log.read_text().split("Shutting down", 1)[1]

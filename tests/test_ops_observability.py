@@ -22,7 +22,7 @@ from aiosmtpd.controller import Controller
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobplatform.devservices import RedisServer, free_port, wait_for_port
-from tests.conftest import ADMIN_PASSWORD, ROOT, spawn, stop
+from tests.conftest import ADMIN_PASSWORD, ROOT, start_web, start_worker, stop
 from tests.helpers import wait_until
 
 METRICS_TOKEN = "test-metrics-token-0123456789"
@@ -62,26 +62,23 @@ def platform(platform_env, mongo_server, tmp_path_factory) -> Iterator[Platform]
     manifest = tmp / "plugins.toml"
     manifest.write_text((ROOT / "plugins.toml").read_text() + "\n[job_types.sendEmail]\n"
                         "retry = { max_attempts = 2, initial_delay = 0.2, jitter = 0 }\n")
-    port, metrics_port = free_port(), free_port()
+    metrics_port = free_port()
     env = {**platform_env, "APP_ENV": "production", "JWT_SECRET": secrets.token_urlsafe(48),
-           "REDIS_URI": redis.uri,
-           "MONGO_URI": f"{mongo_server}jp_ops_{uuid.uuid4().hex[:8]}", "PORT": str(port),
+           "REDIS_URI": redis.uri, "MONGO_URI": f"{mongo_server}jp_ops_{uuid.uuid4().hex[:8]}",
            "SMTP_PORT": str(smtp.port), "PLUGINS_FILE": str(manifest),
-           "METRICS_TOKEN": METRICS_TOKEN, "WORKER_METRICS_PORT": str(metrics_port),
-           "LOG_FILE": str(tmp / "logs" / "web.jsonl")}
+           "METRICS_TOKEN": METRICS_TOKEN, "WORKER_METRICS_PORT": str(metrics_port)}
     web_log, worker_log = tmp / "web.out", tmp / "worker.out"
-    web = spawn(["web"], env, web_log)
-    worker = spawn(["worker"], {**env, "LOG_FILE": ""}, worker_log)
-    processes: list[subprocess.Popen] = [web, worker]
+    processes: list[subprocess.Popen] = []
     try:
-        wait_for_port(port, timeout=60, process=web)
-        wait_for_port(metrics_port, timeout=60, process=worker)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        processes.append(start_worker(env, worker_log))
+        wait_for_port(metrics_port, timeout=30, process=processes[0])
+        web, url = start_web({**env, "LOG_FILE": str(tmp / "logs" / "web.jsonl")}, web_log)
+        processes.append(web)
+        client = httpx.Client(base_url=url, timeout=30)
         login = client.post("/api/login", json={"username": "admin", "password": ADMIN_PASSWORD})
         assert login.status_code == 200, login.text
         client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        yield Platform(client.base_url.__str__().rstrip("/"),
-                       f"http://127.0.0.1:{metrics_port}", web_log, worker_log,
+        yield Platform(url, f"http://127.0.0.1:{metrics_port}", web_log, worker_log,
                        tmp / "logs" / "web.jsonl", client)
     finally:
         for process in processes:
@@ -204,6 +201,7 @@ def test_metrics_count_the_jobs_in_the_process_where_they_happened(platform, fin
     assert not any(dict(labels).get("route", "").startswith("/api/jobs/6")
                    for _, labels in web)
     assert web[("jobplatform_queue_depth", (("queue", "email"),))] == 0
+    assert web[("jobplatform_workers_alive", ())] == 1
 
 
 def test_retry_by_hand_counts_in_the_web_process(platform, finished_jobs):

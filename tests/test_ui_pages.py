@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from nicegui import ui
@@ -19,7 +20,9 @@ from nicegui.testing import User
 
 from jobplatform.auth.passwords import hash_password
 from jobplatform.auth.users import User as Account
+from jobplatform.config import load_settings
 from jobplatform.jobs.models import Attempt, Job, utcnow
+from jobplatform.services import build_services
 from tests.conftest import ADMIN_PASSWORD, JWT_SECRET, ROOT
 
 PASSWORD = "a-long-test-password-42"
@@ -27,10 +30,12 @@ PASSWORD = "a-long-test-password-42"
 
 @pytest.fixture(scope="module", autouse=True)
 def ui_env(redis_uri, mongo_server, tmp_path_factory):
-    """Settings for the app each test loads: a database of this module's own."""
+    """Settings for the app each test loads: a MongoDB database and a Redis database of the
+    UI tests' own (so their logins do not count against other tests' rate limits)."""
     values = {
         "APP_ENV": "test", "MONGO_URI": f"{mongo_server}jp_ui_{uuid.uuid4().hex[:8]}",
-        "REDIS_URI": redis_uri, "JWT_SECRET": JWT_SECRET, "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "REDIS_URI": private_redis_db(redis_uri, 5), "JWT_SECRET": JWT_SECRET,
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "DATA_DIR": str(tmp_path_factory.mktemp("ui-data")),
         "PLUGINS_FILE": str(ROOT / "plugins.toml"), "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": "2525", "SMTP_TLS": "none",
@@ -45,6 +50,10 @@ def ui_env(redis_uri, mongo_server, tmp_path_factory):
             os.environ[key] = value
 
 
+def private_redis_db(uri: str, number: int) -> str:
+    return urlunsplit(urlsplit(uri)._replace(path=f"/{number}"))
+
+
 def account(username: str, role: str) -> str:
     Account.objects(username=username).delete()
     Account(username=username, password_hash=hash_password(PASSWORD), role=role).save()
@@ -56,7 +65,7 @@ async def log_in(user: User, username: str, password: str = PASSWORD) -> None:
     user.find(marker="username").type(username)
     user.find(marker="password").type(password)
     user.find(marker="login").click()
-    await user.should_see("Finished per minute, last hour", retries=100)
+    await user.should_see("Attempts per minute, last hour", retries=100)
 
 
 def dead_job(error: str = "SMTPRecipientsRefused: 550 no such user") -> Job:
@@ -92,7 +101,28 @@ async def test_pages_need_a_session_and_bad_logins_are_refused(user: User) -> No
     user.find(marker="password").type("wrong-password")
     user.find(marker="login").click()
     await user.should_see("Login failed: invalid username or password", retries=100)
-    await user.should_not_see("Finished per minute, last hour")
+    await user.should_not_see("Attempts per minute, last hour")
+
+
+async def test_repeated_failed_logins_lock_the_user_out(user: User) -> None:
+    account("lou", "viewer")
+    await user.open("/login")
+    user.find(marker="username").type("lou")
+    [password] = user.find(marker="password").elements
+    [error] = user.find(marker="login-error").elements
+    for attempt in range(1, 7):
+        password.value = f"wrong-{attempt}"
+        error.text = ""
+        user.find(marker="login").click()
+        await eventually(lambda: error.text != "", message=f"the answer to attempt {attempt}")
+        if "locked" in error.text:
+            break
+    assert "too many failed logins, 'lou' is locked for" in error.text
+    password.value = PASSWORD  # the right password does not help while locked
+    error.text = ""
+    user.find(marker="login").click()
+    await eventually(lambda: error.text != "", message="the answer to the right password")
+    assert "locked" in error.text
 
 
 async def test_admin_logs_in_sees_live_counts_and_logs_out(user: User) -> None:
@@ -100,9 +130,13 @@ async def test_admin_logs_in_sees_live_counts_and_logs_out(user: User) -> None:
     await user.should_see("Users")  # admins get the admin navigation
     await user.should_see("Redis up")
     await user.should_see("MongoDB up")
-    before = Job.objects(state="dead").count()
-    dead_job()
-    await user.should_see(f"{before + 1:,}", marker="count-dead", retries=40)
+    [scheduled] = user.find(marker="count-scheduled").elements
+    await eventually(lambda: scheduled.text != "–", message="the first figures")
+    before = int(scheduled.text.replace(",", ""))
+    services = build_services(load_settings())
+    services.jobs.submit("sendEmail", {"recipient": "a@example.com", "subject": "later"},
+                         delay=3600)
+    await eventually(lambda: scheduled.text == f"{before + 1:,}", message="the live count")
     user.find(marker="logout").click()
     await user.should_see(marker="login", retries=50)
     await user.open("/jobs")

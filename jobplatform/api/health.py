@@ -1,6 +1,6 @@
-"""Health probes, no auth: `/health` says the process is alive, `/health/ready` whether it
-can do its work (the queue's Redis, MongoDB, the plugins), each part with status and
-latency. Not ready answers 503 and names the parts that are down.
+"""Health probes, no auth: `/health` says the process is alive, `/health/ready` whether the
+platform can do its work (the queue's Redis, MongoDB, the plugins, at least one live
+worker), each part with status and latency. Not ready answers 503 naming the parts down.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from mongoengine.connection import get_db
 from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import services
+from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.services import Services
 
 router = APIRouter(tags=["health"])
@@ -37,16 +38,22 @@ def _process() -> dict[str, Any]:
             "memory_rss_mb": resident_memory_mb(), "pid": os.getpid()}
 
 
-async def _timed(probe: Callable[[], Any]) -> dict[str, Any]:
-    """Run a blocking probe with a deadline: up with its latency, or down with the reason."""
+async def _timed(probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    """Run a blocking probe with a deadline: up with its latency and the details it returns,
+    or down with the reason."""
     start = time.perf_counter()
     try:
-        await asyncio.wait_for(run_in_threadpool(probe), CHECK_TIMEOUT)
+        details = await asyncio.wait_for(run_in_threadpool(probe), CHECK_TIMEOUT)
     except TimeoutError:
         return {"status": "down", "error": f"no answer within {CHECK_TIMEOUT:g}s"}
     except Exception as exc:  # noqa: BLE001 - any failure means the part is down
         return {"status": "down", "error": f"{type(exc).__name__}: {exc}"}
-    return {"status": "up", "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
+    latency = round((time.perf_counter() - start) * 1000, 2)
+    return {"status": "up", "latency_ms": latency, **(details or {})}
+
+
+class NoLiveWorker(Exception):
+    pass
 
 
 def _ping_redis(uri: str) -> None:
@@ -56,6 +63,18 @@ def _ping_redis(uri: str) -> None:
         client.ping()
     finally:
         client.close()
+
+
+def _ping_mongodb() -> None:
+    get_db().command("ping")
+
+
+def _workers(heartbeat_seconds: float) -> dict[str, Any]:
+    workers = live_workers(heartbeat_seconds)
+    if not workers:
+        raise NoLiveWorker(f"no worker reported in the last {3 * heartbeat_seconds:g}s, so "
+                           "queued jobs do not run; start one with `jobplatform worker`")
+    return {"count": len(workers), "ids": [w["id"] for w in workers]}
 
 
 def _plugins(svc: Services) -> dict[str, Any]:
@@ -75,8 +94,9 @@ async def readiness(svc: Annotated[Services, Depends(services)]) -> JSONResponse
     uri = svc.settings.redis_uri
     queue_name, queue_probe = ("redis", lambda: _ping_redis(uri)) if uri else \
         ("queue_file", svc.queue.ping)
-    names = [queue_name, "mongodb"]
-    results = await asyncio.gather(_timed(queue_probe), _timed(lambda: get_db().command("ping")))
+    names = [queue_name, "mongodb", "workers"]
+    results = await asyncio.gather(_timed(queue_probe), _timed(_ping_mongodb), _timed(
+        lambda: _workers(svc.settings.heartbeat_seconds)))
     checks = dict(zip(names, results, strict=True))
     checks["plugins"] = _plugins(svc)
     down = [name for name, check in checks.items() if check["status"] == "down"]

@@ -19,11 +19,21 @@ def session_secret(jwt_secret: str) -> str:
 
 def mount(app: FastAPI, services: Services) -> None:
     """Register the admin pages and mount NiceGUI on `app`; sessions live under DATA_DIR."""
-    from jobplatform.ui.pages import dashboard, jobs, login, new_job, plugins, workers
+    from jobplatform.ui.pages import (
+        dashboard,
+        jobs,
+        login,
+        new_job,
+        plugins,
+        tokens,
+        users,
+        workers,
+    )
 
     Storage.path = (services.settings.data_dir / "nicegui").resolve()
+    Storage.path.mkdir(parents=True, exist_ok=True)
     nicegui_app.storage = Storage()  # its general store was opened on the old path
-    for page in (login, dashboard, jobs, new_job, plugins, workers):
+    for page in (login, dashboard, jobs, new_job, plugins, workers, users, tokens):
         page.register(services)
     ui.run_with(app, title="jobplatform", storage_secret=session_secret(services.jwt_secret),
                 show_welcome_message=False, reconnect_timeout=10)

@@ -87,8 +87,8 @@ class SchemaForm:
 
     def _add(self, name: str, rule: dict[str, Any], element: Any, read: Callable[[], Any]) -> None:
         help_text = (rule.get("meta") or {}).get("help")
-        if help_text and hasattr(element, "props"):
-            element.props(f'hint="{help_text}"')
+        if hasattr(element, "props"):
+            element.props("dense" + (f' hint="{help_text}"' if help_text else ""))
         element.mark(f"field-{name}")
         self.fields[name] = FormField(name, rule, element, read)
 

@@ -49,7 +49,7 @@ def _status_badges(services: Services) -> None:
 
     async def refresh() -> None:
         status = await blocking.call(data.dependency_status, services)
-        workers = await blocking.call(data.workers_online)
+        workers = await blocking.call(data.workers_online, services)
         for name, error in (("Redis", status["redis"]), ("MongoDB", status["mongodb"])):
             badges[name].text = f"{name} {'up' if error is None else 'down'}"
             badges[name].props(f"color={'positive' if error is None else 'negative'}")

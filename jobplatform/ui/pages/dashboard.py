@@ -14,22 +14,19 @@ from jobplatform.ui.shell import frame
 REFRESH_SECONDS = 1.0
 
 
-def _figures(services: Services) -> dict:
-    return {"counts": data.counts_by_state(), "hour": data.last_hour(),
-            "queues": data.queue_lengths(services), "workers": data.workers_online()}
-
-
 def _chart_options() -> dict:
     return {
         "animation": False,
         "grid": {"left": 40, "right": 16, "top": 30, "bottom": 24},
-        "legend": {"data": ["succeeded", "dead"]},
+        "legend": {"data": ["succeeded", "failed attempts", "dead"]},
         "tooltip": {"trigger": "axis"},
         "xAxis": {"type": "category", "data": []},
         "yAxis": {"type": "value", "minInterval": 1},
         "series": [
             {"name": "succeeded", "type": "bar", "stack": "done", "data": [],
              "itemStyle": {"color": "#21ba45"}},
+            {"name": "failed attempts", "type": "bar", "stack": "done", "data": [],
+             "itemStyle": {"color": "#f2c037"}},
             {"name": "dead", "type": "bar", "stack": "done", "data": [],
              "itemStyle": {"color": "#c10015"}},
         ],
@@ -55,7 +52,7 @@ def register(services: Services) -> None:
             with ui.row().classes("w-full gap-2 no-wrap items-start"):
                 with ui.card().classes("grow q-pa-sm").props("flat bordered"):
                     with ui.row().classes("w-full items-center"):
-                        ui.label("Finished per minute, last hour").classes("font-semibold")
+                        ui.label("Attempts per minute, last hour").classes("font-semibold")
                         ui.space()
                         failure = ui.label("").classes("text-sm").mark("failure-rate")
                     chart = ui.echart(_chart_options()).classes("w-full h-64") \
@@ -69,26 +66,28 @@ def register(services: Services) -> None:
                         workers = ui.column().classes("gap-0 text-sm").mark("workers-online")
 
             async def refresh() -> None:
-                figures = await blocking.call(_figures, services)
-                for state, count in figures["counts"].items():
+                figures = await blocking.call(data.dashboard_figures, services)
+                for state, count in figures["by_state"].items():
                     counters[state].text = f"{count:,}"
-                hour = figures["hour"]
-                chart.options["xAxis"]["data"] = hour["labels"]
-                chart.options["series"][0]["data"] = hour["succeeded"]
-                chart.options["series"][1]["data"] = hour["dead"]
+                hour = figures["last_hour"]
+                chart.options["xAxis"]["data"] = [m["minute"][11:16] for m in hour["minutes"]]
+                for series, outcome in zip(chart.options["series"],
+                                           ("succeeded", "failed", "dead"), strict=True):
+                    series["data"] = [m[outcome] for m in hour["minutes"]]
                 chart.update()
                 failure.text = f"failure rate {hour['failure_rate']:.1%}"
                 queues.clear()
                 with queues:
                     for name, length in figures["queues"].items():
-                        ui.label(f"{name}: {length:,} waiting")
+                        ui.label(f"{name}: {length['pending']:,} waiting, "
+                                 f"{length['scheduled']:,} scheduled")
                 workers.clear()
                 with workers:
                     if not figures["workers"]:
                         ui.label("no worker is running").classes("text-warning")
                     for worker in figures["workers"]:
                         ui.label(f"{worker['id']} · {', '.join(worker['queues'])} · "
-                                 f"{len(worker['current_jobs'])} running")
+                                 f"{len(worker.get('jobs', []))} running")
 
             await refresh()
             ui.timer(REFRESH_SECONDS, refresh)

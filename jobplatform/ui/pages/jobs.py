@@ -11,8 +11,9 @@ from datetime import timedelta
 from nicegui import ui
 
 from jobplatform.jobs.models import STATES, Job, utcnow
+from jobplatform.jobs.query import JobFilter, find_jobs
 from jobplatform.services import Services
-from jobplatform.ui import blocking, data
+from jobplatform.ui import blocking
 from jobplatform.ui.actions import cancel_jobs, retry_jobs
 from jobplatform.ui.job_detail import JobDetail
 from jobplatform.ui.session import require_login
@@ -35,7 +36,7 @@ STATE_COLORS = {"queued": "grey", "scheduled": "blue-grey", "running": "primary"
                 "retrying": "warning", "succeeded": "positive", "dead": "negative",
                 "cancelled": "grey-7"}
 ID_CELL = """<q-td :props="props" :class="props.row.open ? 'bg-primary text-white' : ''"
-  class="font-mono">{{ props.value }}</q-td>"""
+  class="font-mono text-xs">{{ props.value }}</q-td>"""
 STATE_CELL = """<q-td :props="props"><q-badge :color="props.row.color">{{ props.value }}
   </q-badge></q-td>"""
 ACTIONS_CELL = """<q-td :props="props"><q-btn v-if="props.row.state === 'dead'" dense flat
@@ -51,7 +52,7 @@ def row_of(job: Job, open_id: str | None) -> dict:
         "color": STATE_COLORS.get(job.state, "grey"),
         "attempts": f"{job.attempt_count}/{job.max_attempts}",
         "created_at": job.created_at.strftime("%Y-%m-%d %H:%M:%S") if job.created_at else "",
-        "error": (job.error or "")[:120],
+        "error": (job.error or "")[:60],
         "open": str(job.id) == open_id,
         "updated": job.updated_at.isoformat() if job.updated_at else "",
     }
@@ -64,7 +65,8 @@ def register(services: Services) -> None:
         user = require_login()
         if user is None:
             return
-        view = {"page": 1, "open": job, "signature": None}
+        # cursors[i] starts page i+1 (keyset pages); total is counted with the first page
+        view = {"cursors": [None], "open": job, "signature": None, "total": (0, False)}
         with frame("Jobs", services, user) as shell:
             with ui.row().classes("w-full items-center gap-2 no-wrap"):
                 search = ui.input(placeholder="Search: id, error, key, user  ( / )", value=q) \
@@ -92,8 +94,8 @@ def register(services: Services) -> None:
                 with ui.column().classes("grow gap-1").style("min-width: 0"):
                     table = ui.table(columns=COLUMNS, rows=[], row_key="id",
                                      selection="multiple", pagination=0) \
-                        .props("dense flat bordered hide-bottom wrap-cells") \
-                        .classes("w-full").mark("job-table")
+                        .props("dense flat bordered hide-bottom") \
+                        .classes("job-table w-full").mark("job-table")
                     table.add_slot("body-cell-id", ID_CELL)
                     table.add_slot("body-cell-state", STATE_CELL)
                     table.add_slot("body-cell-actions", ACTIONS_CELL)
@@ -103,33 +105,38 @@ def register(services: Services) -> None:
                         page_label = ui.label("").classes("text-sm").mark("page-label")
                         following = ui.button(icon="chevron_right").props("dense flat") \
                             .mark("next-page")
-                panel = ui.card().classes("w-[38rem] shrink-0 q-pa-sm").props("flat bordered") \
+                panel = ui.card().classes("detail-panel w-[30rem] shrink-0 q-pa-sm") \
+                    .props("flat bordered") \
                     .mark("detail-panel")
             detail = JobDetail(panel, services, user, on_change=lambda: refresh(force=True))
 
-            def current_filter() -> data.JobFilter:
+            def current_filter() -> JobFilter:
                 span = TIME_RANGES.get(range_filter.value)
-                return data.JobFilter(state=state_filter.value or None,
-                                      job_type=type_filter.value or None,
-                                      text=search.value or "",
-                                      since=utcnow() - span if span else None,
-                                      sort=sort.value)
+                return JobFilter(states=(state_filter.value,) if state_filter.value else (),
+                                 types=(type_filter.value,) if type_filter.value else (),
+                                 created_after=utcnow() - span if span else None,
+                                 text=(search.value or "").strip() or None)
 
             async def refresh(force: bool = False) -> None:
-                result = await blocking.call(data.job_page, current_filter(), view["page"],
-                                            PAGE_SIZE)
+                cursors = view["cursors"]
+                result = await blocking.call(find_jobs, current_filter(), order=sort.value,
+                                             limit=PAGE_SIZE, cursor=cursors[-1])
+                if result.total is not None:
+                    view["total"] = (result.total, result.total_capped)
                 rows = [row_of(j, view["open"]) for j in result.jobs]
-                signature = [(r["id"], r["updated"], r["open"]) for r in rows], result.total
+                signature = [(r["id"], r["updated"], r["open"]) for r in rows], view["total"]
                 if force or signature != view["signature"]:
                     view["signature"] = signature
                     table.rows = rows
                     table.update()
-                first = (view["page"] - 1) * PAGE_SIZE
-                total = f"{result.total:,}{'+' if result.capped else ''}"
+                first = (len(cursors) - 1) * PAGE_SIZE
+                count, capped = view["total"]
+                total = f"more than {count:,}" if capped else f"{count:,}"
                 page_label.text = (f"{first + 1}–{first + len(rows)} of {total}" if rows
                                    else "no jobs match")
-                previous.enabled = view["page"] > 1
-                following.enabled = first + len(rows) < result.total
+                previous.enabled = len(cursors) > 1
+                following.enabled = result.next_cursor is not None
+                view["next"] = result.next_cursor
                 await detail.refresh()
 
             async def open_job(job_id: str | None) -> None:
@@ -138,11 +145,14 @@ def register(services: Services) -> None:
                 await refresh(force=True)
 
             async def filters_changed() -> None:
-                view["page"] = 1
+                view["cursors"] = [None]
                 await refresh(force=True)
 
             async def turn(step: int) -> None:
-                view["page"] = max(1, view["page"] + step)
+                if step > 0 and view.get("next"):
+                    view["cursors"].append(view["next"])
+                elif step < 0 and len(view["cursors"]) > 1:
+                    view["cursors"].pop()
                 await refresh(force=True)
 
             async def retry_one(job_id: str) -> None:

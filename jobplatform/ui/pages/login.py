@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from fastapi import Request
 from nicegui import ui
 
-from jobplatform.auth.users import LoginFailed, authenticate
+from jobplatform.auth.login import log_in as check_login
+from jobplatform.auth.ratelimit import Limited, LimitStoreDown
+from jobplatform.auth.users import LoginFailed
 from jobplatform.services import Services
 from jobplatform.ui import blocking
 from jobplatform.ui.session import current_user, log_in, log_out
@@ -12,10 +15,12 @@ from jobplatform.ui.session import current_user, log_in, log_out
 
 def register(services: Services) -> None:
     @ui.page("/login", title="Log in · jobplatform")
-    def login_page() -> None:
+    def login_page(request: Request) -> None:
         if current_user() is not None:
             ui.navigate.to("/")
             return
+
+        client_ip = request.client.host if request.client else "unknown"
 
         async def submit() -> None:
             error.text = ""
@@ -23,9 +28,13 @@ def register(services: Services) -> None:
                 error.text = "Enter your username and password."
                 return
             try:
-                user = await blocking.call(authenticate, username.value, password.value)
-            except LoginFailed as exc:
+                user = await blocking.call(check_login, services.limiter, client_ip,
+                                           username.value, password.value)
+            except (LoginFailed, Limited) as exc:
                 error.text = f"Login failed: {exc}"
+                return
+            except LimitStoreDown:
+                error.text = "Login is unavailable: the queue store (Redis) cannot be reached."
                 return
             log_in(user.username, user.role)
             ui.navigate.to("/")

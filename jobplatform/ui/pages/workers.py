@@ -11,6 +11,7 @@ from jobplatform.ui.shell import frame
 
 COLUMNS = [
     {"name": "id", "label": "Worker", "field": "id", "align": "left"},
+    {"name": "host", "label": "Host", "field": "host", "align": "left"},
     {"name": "queues", "label": "Queues", "field": "queues", "align": "left"},
     {"name": "concurrency", "label": "Threads", "field": "concurrency", "align": "right"},
     {"name": "current", "label": "Running jobs", "field": "current", "align": "left"},
@@ -31,12 +32,13 @@ def register(services: Services) -> None:
                 .classes("text-warning")
 
             async def refresh() -> None:
-                workers = await blocking.call(data.workers_online)
+                workers = await blocking.call(data.workers_online, services)
                 table.rows = [{
                     "id": w["id"], "queues": ", ".join(w["queues"]),
                     "concurrency": w.get("concurrency"),
-                    "current": ", ".join(w["current_jobs"]) or "idle",
-                    "seen": str(w.get("last_seen") or ""),
+                    "host": f"{w.get('host')} (pid {w.get('pid')})",
+                    "current": ", ".join(w.get("jobs", [])) or "idle",
+                    "seen": w["seen_at"].strftime("%H:%M:%S") if w.get("seen_at") else "",
                 } for w in workers]
                 table.update()
                 empty.visible = not workers
