@@ -45,11 +45,12 @@ JOBS_SUBMITTED = Counter("jobplatform_jobs_submitted", "Jobs submitted (web proc
                          ["type"], registry=None)
 JOBS_SUCCEEDED = Counter("jobplatform_jobs_succeeded", "Jobs that succeeded (worker).",
                          ["type"], registry=None)
-JOBS_FAILED = Counter("jobplatform_jobs_failed", "Failed attempts, retried or not (worker).",
-                      ["type"], registry=None)
+JOBS_FAILED = Counter("jobplatform_jobs_failed", "Failed attempts, retried or not "
+                      "(worker; the reconciler's lost attempts where it runs).", ["type"],
+                      registry=None)
 JOBS_RETRIED = Counter("jobplatform_jobs_retried",
-                       "Retries: automatic ones (worker) and retries by hand (web process).",
-                       ["type"], registry=None)
+                       "Jobs queued again for another attempt: after a failed attempt, by "
+                       "hand, or put back by a stopping worker.", ["type"], registry=None)
 JOBS_DEAD = Counter("jobplatform_jobs_dead", "Jobs that ran out of attempts or failed "
                     "permanently (worker).", ["type"], registry=None)
 ATTEMPT_SECONDS = Histogram(
@@ -70,7 +71,7 @@ def on_job_event(event: dict[str, Any]) -> None:
     """Count one job transition in the process where it happened."""
     job_type, kind = event["job_type"], event["kind"]
     if kind == "queued":
-        # attempt 0: a new job; later: a dead or cancelled job retried by hand
+        # attempt 0: a new job; later: retried by hand, or put back by a stopping worker
         (JOBS_SUBMITTED if event["attempt"] == 0 else JOBS_RETRIED).labels(job_type).inc()
     elif kind == "succeeded":
         JOBS_SUCCEEDED.labels(job_type).inc()

@@ -60,8 +60,9 @@ def on_job_event(event: dict[str, Any], settings: dict[str, Any]) -> None:
 
     `event` has `kind` (one of queued, started, succeeded, failed, retrying, dead,
     cancelled), `job_id`, `job_type`, `attempt`, `at` (a UTC datetime) and, for
-    failed, retrying and dead, `error`; retrying also has `delay` (seconds). A failed
-    attempt gives `failed` followed by `retrying` or `dead`. `settings` are this plugin's
+    failed, retrying and dead, `error`; retrying also has `delay` (seconds); succeeded
+    and failed have `duration_ms` (of that attempt). A failed attempt gives `failed`
+    followed by `retrying` or `dead`. `settings` are this plugin's
     normalised settings (take the argument only if you need it).
 
     Called in the process where the transition happened (queued and cancelled where the
