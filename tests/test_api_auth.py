@@ -111,7 +111,7 @@ def test_missing_token_is_401_saying_how_to_send_one(client):
 OPERATOR_ACTIONS = [
     ("POST", "/api/jobs", EMAIL),
     ("POST", "/api/jobs/batch", {"jobs": [EMAIL]}),
-    ("POST", "/api/jobs/retry", {"state": ["dead"]}),
+    ("POST", "/api/jobs/retry", {"state": "dead", "name": "noSuchType"}),
     ("POST", "/api/jobs/000000000000000000000000/retry", None),
     ("POST", "/api/jobs/000000000000000000000000/cancel", None),
     ("DELETE", "/api/jobs/000000000000000000000000", None),

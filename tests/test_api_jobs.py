@@ -42,10 +42,11 @@ def stored(state: str, tag: str, **fields) -> Job:
 
 
 def test_submit_then_read_with_attempts(client):
-    response = client.post("/api/jobs", json=email())
+    response = client.post("/api/jobs", json={**email(), "max_attempts": 1, "timeout": 5})
     assert response.status_code == 201, response.text
     job = response.json()
     assert job["state"] == "queued" and job["created_by"] == "admin"
+    assert job["max_attempts"] == 1
     read = client.get(f"/api/jobs/{job['id']}")
     assert read.status_code == 200 and read.json()["attempts"] == []
 
@@ -119,21 +120,25 @@ def test_cancel_retry_and_delete(client):
     assert client.delete(f"/api/jobs/{job['id']}").status_code == 404
 
 
-def test_bulk_retry_by_filter_retries_only_dead_and_cancelled_matches(client):
+def test_bulk_retry_by_filter_retries_only_matching_dead_jobs(client):
     tag = "bulk-" + uuid.uuid4().hex[:8]
-    dead = [stored("dead", tag) for _ in range(3)]
-    cancelled = stored("cancelled", tag)
-    done = stored("succeeded", tag)
-    other = stored("dead", "someone-else")
+    kind = "bulkType" + uuid.uuid4().hex[:6]
+    dead = [stored("dead", tag, type=kind) for _ in range(3)]
+    cancelled = stored("cancelled", tag, type=kind)
+    done = stored("succeeded", tag, type=kind)
+    other = stored("dead", tag)
 
-    response = client.post("/api/jobs/retry", json={"q": tag})
+    response = client.post("/api/jobs/retry", json={"name": kind})
     assert response.status_code == 200, response.text
-    assert sorted(response.json()["ids"]) == sorted(str(j.id) for j in [*dead, cancelled])
-    assert {j.reload().state for j in [*dead, cancelled]} == {"queued"}
-    assert done.reload().state == "succeeded" and other.reload().state == "dead"
+    assert sorted(response.json()["ids"]) == sorted(str(j.id) for j in dead)
+    assert {j.reload().state for j in dead} == {"queued"}
+    assert cancelled.reload().state == "cancelled" and done.reload().state == "succeeded"
+    assert other.reload().state == "dead"
 
-    only_running = client.post("/api/jobs/retry", json={"q": tag, "state": ["running"]})
-    assert only_running.json() == {"retried": 0, "ids": []}
+    again = client.post("/api/jobs/retry", json={"name": kind, "state": "cancelled"})
+    assert again.json() == {"retried": 1, "ids": [str(cancelled.id)]}
+    refused = client.post("/api/jobs/retry", json={"state": "running"})
+    assert refused.status_code == 422 and "state" in refused.json()["error"]["details"]
 
 
 def test_list_filters_by_state_type_time_and_text(client):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -12,9 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, current_user, operator, services
 from jobplatform.api.errors import ApiError
-from jobplatform.jobs.models import CANCELLED, DEAD
-from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter, find_jobs, matching_ids
-from jobplatform.jobs.service import InvalidTransition, JobError
+from jobplatform.jobs.models import Job
+from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter, find_jobs
+from jobplatform.jobs.service import JobError
 from jobplatform.plugins.host import UnknownJobType
 from jobplatform.services import Services
 
@@ -22,7 +21,6 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 JobState = Literal["queued", "scheduled", "running", "retrying", "succeeded", "dead", "cancelled"]
 MAX_BATCH = 500
 MAX_BULK_RETRY = 1000
-RETRYABLE = (DEAD, CANCELLED)
 LIST_PARAMS = {"state", "name", "created_after", "created_before", "q", "order", "limit",
                "cursor"}
 
@@ -56,6 +54,10 @@ class JobRequest(BaseModel):
     run_at: datetime | None = None
     priority: int | None = Field(None, ge=-100, le=100)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    max_attempts: int | None = Field(None, ge=1, le=100,
+                                     description="fewer attempts than the type allows")
+    timeout: float | None = Field(None, gt=0, le=86400,
+                                  description="seconds; shorter than the type allows")
 
     @field_validator("data")
     @classmethod
@@ -75,19 +77,14 @@ class BatchRequest(BaseModel):
     jobs: list[JobRequest] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class JobFilterBody(BaseModel):
-    """Which jobs a bulk action applies to; every field optional, all must match."""
+class BulkRetryRequest(BaseModel):
+    """Which jobs to retry; every given field must match."""
 
-    state: list[JobState] = Field(default_factory=list)
-    name: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list)
+    state: Literal["dead", "cancelled"] = "dead"
+    name: str | None = Field(None, max_length=64, description="job type")
     created_after: datetime | None = None
     created_before: datetime | None = None
-    q: str | None = Field(None, max_length=200)
-
-    def to_filter(self) -> JobFilter:
-        return JobFilter(states=tuple(self.state), types=tuple(self.name),
-                         created_after=_naive_utc(self.created_after),
-                         created_before=_naive_utc(self.created_before), text=self.q)
+    limit: int = Field(1000, ge=1, le=MAX_BULK_RETRY)
 
 
 class AttemptOut(BaseModel):
@@ -149,13 +146,17 @@ def _only_known_params(request: Request) -> None:
                        details={name: ["unknown query parameter"] for name in unknown})
 
 
+def _submit(svc: Services, user: Principal, request: JobRequest) -> Job:
+    return svc.jobs.submit(request.name, request.data, created_by=user.actor,
+                           delay=request.delay, run_at=request.run_at, priority=request.priority,
+                           idempotency_key=request.idempotency_key,
+                           max_attempts=request.max_attempts, timeout=request.timeout)
+
+
 @router.post("", status_code=201, response_model=JobOut)
 async def submit(body: JobRequest, svc: Services = Depends(services),
                  user: Principal = Depends(operator)) -> dict:
-    job = await run_in_threadpool(
-        svc.jobs.submit, body.name, body.data, created_by=user.actor, delay=body.delay,
-        run_at=body.run_at, priority=body.priority, idempotency_key=body.idempotency_key,
-    )
+    job = await run_in_threadpool(lambda: _submit(svc, user, body))
     return job.describe()
 
 
@@ -183,10 +184,7 @@ async def submit_batch(body: BatchRequest, svc: Services = Depends(services),
                        "jobs are invalid; nothing was submitted", details=problems)
 
     def submit_all() -> list[dict]:
-        return [svc.jobs.submit(r.name, r.data, created_by=user.actor, delay=r.delay,
-                                run_at=r.run_at, priority=r.priority,
-                                idempotency_key=r.idempotency_key).describe()
-                for r in body.jobs]
+        return [_submit(svc, user, request).describe() for request in body.jobs]
 
     return {"jobs": await run_in_threadpool(submit_all)}
 
@@ -206,8 +204,9 @@ async def list_jobs(
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=64),
 ) -> dict:
-    job_filter = JobFilterBody(state=state, name=name, created_after=created_after,
-                               created_before=created_before, q=q).to_filter()
+    job_filter = JobFilter(states=tuple(state), types=tuple(name),
+                           created_after=_naive_utc(created_after),
+                           created_before=_naive_utc(created_before), text=q)
     try:
         page = await run_in_threadpool(find_jobs, job_filter, order=order, limit=limit,
                                        cursor=cursor)
@@ -219,23 +218,14 @@ async def list_jobs(
 
 
 @router.post("/retry", response_model=BulkRetryOut)
-async def retry_matching(body: JobFilterBody, svc: Services = Depends(services),
+async def retry_matching(body: BulkRetryRequest, svc: Services = Depends(services),
                          _: Principal = Depends(operator)) -> dict:
-    """Retry every `dead` or `cancelled` job the filter matches, oldest first, at most
-    1000 a call (call again for more). Each goes through the same rule as a single retry."""
-    states = [s for s in (body.state or RETRYABLE) if s in RETRYABLE]
-    job_filter = replace(body.to_filter(), states=tuple(states))
-
-    def retry_each() -> list[str]:
-        retried = []
-        for job_id in matching_ids(job_filter, limit=MAX_BULK_RETRY) if states else []:
-            try:
-                retried.append(str(svc.jobs.retry(job_id).id))
-            except InvalidTransition:  # it changed state since it was found
-                continue
-        return retried
-
-    ids = await run_in_threadpool(retry_each)
+    """Retry every `dead` (or `cancelled`) job the filter matches, up to `limit` a call
+    (call again for more). Each goes through the same rule as a single retry."""
+    ids = await run_in_threadpool(
+        svc.jobs.retry_many, state=body.state, job_type=body.name,
+        created_after=_naive_utc(body.created_after),
+        created_before=_naive_utc(body.created_before), limit=body.limit)
     return {"retried": len(ids), "ids": ids}
 
 

@@ -125,9 +125,3 @@ def ensure_query_indexes() -> None:
     for keys in QUERY_INDEXES:
         collection.create_index(keys)
 
-
-def matching_ids(job_filter: JobFilter, *, limit: int) -> list[str]:
-    """Ids of up to `limit` jobs the filter matches, oldest first (for bulk actions)."""
-    rows = Job._get_collection().find(job_filter.to_query(), {"_id": 1}) \
-        .sort("_id", ASCENDING).limit(limit)
-    return [str(row["_id"]) for row in rows]

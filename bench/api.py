@@ -1,0 +1,152 @@
+"""Throughput and latency of the JSON API: POST /api/jobs and GET /api/jobs (first page).
+
+Starts its own FerretDB and Redis (devservices) and a real `jobplatform web` process
+(or uses the MongoDB that --mongo-uri names), inserts a history of N jobs in bulk
+(default 100,000), then drives each endpoint with C concurrent clients (default 50, each
+with an API token of its own, as integrations would) for a fixed number of requests.
+Prints requests per second, p50/p99 latency, and the web process's resident memory idle
+and at its peak under load. Asserts nothing.
+
+    .venv/bin/python bench/api.py [--clients 50] [--submits 2000] [--lists 200]
+                                  [--history 100000] [--mongo-uri mongodb://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.ui import PASSWORD, fill  # noqa: E402 - after the path is set
+from jobplatform.devservices import FerretDB, RedisServer, free_port, wait_for_port  # noqa: E402
+
+EMAIL = {"name": "sendEmail", "data": {"recipient": "bench@example.com", "subject": "Bench"}}
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(x for x in status if x.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+class PeakRss(threading.Thread):
+    """Samples a process's resident memory every 100 ms; `peak` is the highest seen."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.peak, self.running = pid, rss_mb(pid), True
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                self.peak = max(self.peak, rss_mb(self.pid))
+            except (OSError, StopIteration):  # the process has ended
+                return
+            time.sleep(0.1)
+
+
+async def drive(url: str, tokens: list[str], total: int, request) -> tuple[float, list[float]]:
+    """`total` requests spread over one task per token; returns seconds and latencies (ms)."""
+    latencies: list[float] = []
+    remaining = iter(range(total))
+    failures: dict[int, int] = {}
+
+    async def client(token: str) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=1800,
+                                     headers={"Authorization": f"Bearer {token}"}) as http:
+            for _ in remaining:
+                started = time.perf_counter()
+                response = await request(http)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if response.status_code >= 300:
+                    failures[response.status_code] = failures.get(response.status_code, 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(t) for t in tokens))
+    if failures:
+        print(f"  non-2xx answers: {failures}")
+    return time.perf_counter() - started, latencies
+
+
+def report(name: str, seconds: float, latencies: list[float]) -> None:
+    ordered = sorted(latencies)
+    p99 = ordered[max(0, round(len(ordered) * 0.99) - 1)]
+    print(f"{name:<34} {len(ordered):>6} req  {len(ordered) / seconds:8.1f} req/s   "
+          f"p50 {statistics.median(ordered):8.1f} ms   p99 {p99:8.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--submits", type=int, default=2000, help="POST /api/jobs requests")
+    parser.add_argument("--lists", type=int, default=100, help="GET /api/jobs requests")
+    parser.add_argument("--history", type=int, default=100_000)
+    parser.add_argument("--mongo-uri", help="a MongoDB to use instead of a private FerretDB")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    services = [RedisServer(work / "redis").start()]
+    if not args.mongo_uri:
+        services.append(FerretDB(work / "ferretdb").start())
+    mongo_uri = args.mongo_uri or f"{services[-1].uri}bench_api"
+    port = free_port()
+    env = {**os.environ, "MONGO_URI": mongo_uri, "REDIS_URI": services[0].uri,
+           "PORT": str(port), "ADMIN_PASSWORD": PASSWORD, "JWT_SECRET": "b" * 16 + "ench" * 8,
+           "DATA_DIR": str(work / "data"), "LOG_LEVEL": "WARNING", "APP_ENV": "development",
+           "SMTP_HOST": "127.0.0.1"}
+    web = subprocess.Popen([sys.executable, "-m", "jobplatform", "web"], cwd=ROOT, env=env,
+                           stdout=open(work / "web.log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, timeout=60, process=web)
+        url = f"http://127.0.0.1:{port}"
+
+        from jobplatform import db
+        from jobplatform.config import load_settings
+
+        db.connect(load_settings(mongo_uri=mongo_uri))
+        started = time.perf_counter()
+        fill(args.history)
+        print(f"history: {args.history:,} jobs inserted in {time.perf_counter() - started:.1f} s"
+              f" ({'MongoDB at --mongo-uri' if args.mongo_uri else 'FerretDB 1.24, SQLite'})")
+
+        admin = httpx.post(f"{url}/api/login", json={"username": "admin", "password": PASSWORD})
+        headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+        tokens = [httpx.post(f"{url}/api/tokens", headers=headers,
+                             json={"name": f"bench-{i}", "role": "operator"}).json()["token"]
+                  for i in range(args.clients)]
+        httpx.get(f"{url}/api/jobs", headers=headers, timeout=120)  # warm up
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
+              f"{args.clients} concurrent clients in this process")
+        print(f"web process RSS idle: {rss_mb(web.pid):.0f} MiB")
+
+        sampler = PeakRss(web.pid)
+        sampler.start()
+        report("POST /api/jobs", *asyncio.run(drive(
+            url, tokens, args.submits, lambda http: http.post("/api/jobs", json=EMAIL))))
+        report("GET /api/jobs (first page of 50)", *asyncio.run(drive(
+            url, tokens, args.lists, lambda http: http.get("/api/jobs"))))
+        report("GET /api/jobs?state=dead", *asyncio.run(drive(
+            url, tokens, args.lists, lambda http: http.get("/api/jobs?state=dead"))))
+        sampler.running = False
+        print(f"web process RSS peak under load: {sampler.peak:.0f} MiB")
+    finally:
+        web.terminate()
+        web.wait(30)
+        for service in reversed(services):
+            service.stop()
+
+
+if __name__ == "__main__":
+    main()
