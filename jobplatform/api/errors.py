@@ -14,7 +14,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
-from jobplatform.auth.users import AccountError
 from jobplatform.jobs.service import JobError
 from jobplatform.plugins.host import UnknownJobType
 
@@ -66,10 +65,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(JobError)
     async def job_error(_: Request, exc: JobError):
         return error_response(JOB_ERROR_STATUS[exc.code], exc.code, exc.message, exc.details)
-
-    @app.exception_handler(AccountError)
-    async def account_error(_: Request, exc: AccountError):
-        return error_response(JOB_ERROR_STATUS[exc.code], exc.code, exc.message)
 
     @app.exception_handler(ConnectionFailure)
     async def mongodb_down(_: Request, exc: ConnectionFailure):

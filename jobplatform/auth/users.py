@@ -11,6 +11,7 @@ from mongoengine.errors import NotUniqueError
 
 from jobplatform.auth.passwords import generate_password, hash_password, verify_password
 from jobplatform.jobs.models import utcnow
+from jobplatform.jobs.service import JobError
 
 ROLES = ("admin", "operator", "viewer")
 ADMIN = "admin"
@@ -33,14 +34,8 @@ class User(Document):
                 "created_at": self.created_at.isoformat(timespec="milliseconds") + "Z"}
 
 
-class AccountError(Exception):
+class AccountError(JobError):
     """A request about users or tokens that cannot be done; `code` picks the API status."""
-
-    code = "bad_request"
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class UserNotFound(AccountError):
