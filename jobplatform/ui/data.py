@@ -10,7 +10,7 @@ from mongoengine.connection import get_db
 
 from jobplatform.api.stats import queue_lengths
 from jobplatform.jobs.heartbeat import live_workers
-from jobplatform.jobs.stats import read_stats
+from jobplatform.jobs.stats import COUNTS, read_stats
 from jobplatform.services import Services
 
 
@@ -37,3 +37,10 @@ def workers_online(services: Services) -> list[dict[str, Any]]:
 def dashboard_figures(services: Services) -> dict[str, Any]:
     """What GET /api/stats answers: counts by state, the last hour, queues, workers."""
     return read_stats(queue_lengths(services), workers_online(services))
+
+
+def change_marker() -> tuple:
+    """Something that changes whenever a job is created, changes state or is removed: the
+    engine's per-type state counters (a few small documents, unlike a query of the jobs)."""
+    return tuple(sorted((doc["_id"], tuple(sorted(doc.get("states", {}).items())))
+                        for doc in get_db()[COUNTS].find()))

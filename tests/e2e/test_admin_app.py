@@ -25,7 +25,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from jobplatform.devservices import free_port
 from tests.conftest import ADMIN_PASSWORD, SmtpRecorder, start_web, start_worker, stop
-from tests.test_ui_pages import private_redis_db
+from tests.helpers import private_redis_db
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -7,51 +7,23 @@ MongoDB directly; the actions on them go through the app and `JobService` like a
 
 from __future__ import annotations
 
-import asyncio
-import os
-import time
 import uuid
 from datetime import timedelta
-from urllib.parse import urlsplit, urlunsplit
 
-import pytest
 from nicegui import ui
 from nicegui.testing import User
 
+from jobplatform.auth.api_tokens import ApiToken
 from jobplatform.auth.passwords import hash_password
+from jobplatform.auth.tokens import digest
 from jobplatform.auth.users import User as Account
 from jobplatform.config import load_settings
 from jobplatform.jobs.models import Attempt, Job, utcnow
 from jobplatform.services import build_services
-from tests.conftest import ADMIN_PASSWORD, JWT_SECRET, ROOT
+from tests.conftest import ADMIN_PASSWORD
+from tests.helpers import eventually
 
 PASSWORD = "a-long-test-password-42"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def ui_env(redis_uri, mongo_server, tmp_path_factory):
-    """Settings for the app each test loads: a MongoDB database and a Redis database of the
-    UI tests' own (so their logins do not count against other tests' rate limits)."""
-    values = {
-        "APP_ENV": "test", "MONGO_URI": f"{mongo_server}jp_ui_{uuid.uuid4().hex[:8]}",
-        "REDIS_URI": private_redis_db(redis_uri, 5), "JWT_SECRET": JWT_SECRET,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "DATA_DIR": str(tmp_path_factory.mktemp("ui-data")),
-        "PLUGINS_FILE": str(ROOT / "plugins.toml"), "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": "2525", "SMTP_TLS": "none",
-    }
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    yield values
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
-def private_redis_db(uri: str, number: int) -> str:
-    return urlunsplit(urlsplit(uri)._replace(path=f"/{number}"))
 
 
 def account(username: str, role: str) -> str:
@@ -79,14 +51,6 @@ def dead_job(error: str = "SMTPRecipientsRefused: 550 no such user") -> Job:
                state="dead", queue="email", max_attempts=1, attempt_count=1,
                attempts=[attempt], error=error, retry_policy={"max_attempts": 1},
                created_at=now, updated_at=now, finished_at=now).save()
-
-
-async def eventually(probe, timeout: float = 10.0, message: str = "condition") -> None:
-    """Await `probe()` becoming true while the app's event loop keeps running."""
-    deadline = time.monotonic() + timeout
-    while not probe():
-        assert time.monotonic() < deadline, f"timed out after {timeout:g}s waiting for {message}"
-        await asyncio.sleep(0.05)
 
 
 def table_rows(user: User) -> list[dict]:
@@ -165,8 +129,9 @@ async def test_job_list_filters_searches_and_shows_new_jobs_live(user: User) -> 
     user.find("succeeded").click()
     await eventually(lambda: str(dead.id) not in wait_ids(), message="the state filter")
     assert all(r["state"] == "succeeded" for r in table_rows(user))
-    late = Job(type="sendEmail", state="succeeded", data={}, created_at=utcnow(),
-               updated_at=utcnow()).save()
+    user.find(marker="state-filter").elements.pop().value = ""
+    late = build_services(load_settings()).jobs.submit(
+        "sendEmail", {"recipient": "a@example.com", "subject": "late"}, delay=3600)
     await eventually(lambda: str(late.id) in wait_ids(), message="the new job without a reload")
 
 
@@ -291,3 +256,53 @@ async def test_plugins_and_workers_pages(user: User) -> None:
     assert row["retry"].startswith("3 attempts, 2s × 2")
     await user.open("/workers")
     await user.should_see(marker="worker-table")
+
+
+async def test_admin_creates_disables_and_resets_a_user(user: User) -> None:
+    await log_in(user, "admin", ADMIN_PASSWORD)
+    Account.objects(username="uma").delete()
+    await user.open("/users")
+    user.find(marker="new-username").type("uma")
+    user.find(marker="new-password").type("short")
+    user.find(marker="create-user").click()
+    await user.should_see("Could not create user 'uma': password is too short", retries=50)
+    [password] = user.find(marker="new-password").elements
+    password.value = PASSWORD
+    user.find(marker="new-role").elements.pop().value = "operator"
+    user.find(marker="create-user").click()
+    await user.should_see(marker="user-uma", retries=50)
+    assert Account.objects.get(username="uma").role == "operator"
+    user.find(marker="toggle-uma").click()
+    await user.should_see("Done: disable 'uma'", retries=50)
+    assert Account.objects.get(username="uma").disabled
+    user.find(marker="reset-uma").click()
+    user.find(marker="reset-password").type("another-long-password")
+    user.find(marker="reset-save").click()
+    await user.should_see("Done: reset the password of 'uma'", retries=50)
+
+
+async def test_admin_creates_a_token_shown_once_and_revokes_it(user: User) -> None:
+    await log_in(user, "admin", ADMIN_PASSWORD)
+    name = f"ci-{uuid.uuid4().hex[:6]}"
+    await user.open("/tokens")
+    user.find(marker="token-name").type(name)
+    user.find(marker="create-token").click()
+    await user.should_see(marker="new-token", retries=50)
+    [shown] = user.find(marker="new-token").elements
+    token = shown.value
+    assert ApiToken.objects.get(name=name).token_digest == digest(token)  # only the digest kept
+    await user.open("/tokens")
+    await user.should_see(marker=f"token-{name}")
+    await user.should_not_see(marker="new-token")  # never shown again
+    user.find(marker=f"revoke-{name}").click()
+    await user.should_see("Token revoked", retries=50)
+    assert ApiToken.objects.get(name=name).revoked_at is not None
+
+
+async def test_a_viewer_sees_no_user_or_token_management(user: User) -> None:
+    await log_in(user, account("vin", "viewer"))
+    await user.open("/users")
+    await user.should_see("Only admins manage users.")
+    await user.should_not_see(marker="create-user")
+    await user.open("/tokens")
+    await user.should_see("Only admins manage API tokens.")

@@ -1,6 +1,6 @@
 """The form generated from a cerberus schema: every kind of field, meta labels and help,
 a plugin's widget replacing a field, inline checks from the schema, and the document read
-back. Pages are built from the schema in the test, on the real app (tests/ui_main.py)."""
+back. Pages are built from the schema in the test, on the real app (tests/ui/app.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from nicegui import ui
 from nicegui.testing import User
 
 from jobplatform.ui.schema_form import FormInputError, SchemaForm, field_error
-from tests.test_ui_pages import ui_env  # noqa: F401 - the app's settings
 
 SCHEMA = {
     "name": {"type": "string", "required": True, "minlength": 3, "maxlength": 10,
