@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from jobplatform.devservices import RedisServer
+from tests.api_app import app_client
 from tests.conftest import start_web, start_worker, stop
 from tests.helpers import wait_until
 
@@ -134,3 +135,15 @@ def refuses_connections(url: str) -> bool:
     except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError):
         return True
     return False
+
+
+def test_one_machine_setup_reports_its_queue_file_and_missing_worker(mongo_server, tmp_path):
+    """No REDIS_URI: the queue is a SQLite file; with no worker running, ready is 503."""
+    database = f"{mongo_server}jp_lonely_{uuid.uuid4().hex[:8]}"
+    with app_client(database, None, tmp_path) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["down"] == ["workers"]
+    assert body["checks"]["queue_file"]["status"] == "up" and "redis" not in body["checks"]
+    assert "no worker reported in the last 15s" in body["checks"]["workers"]["error"]
