@@ -279,3 +279,14 @@ def test_api_rate_limit_per_token(mongo_uri, redis_uri, tmp_path):
         assert int(limited.headers["retry-after"]) >= 1
         second = login(client, "admin", ADMIN_PASSWORD)["access_token"]
         assert client.get("/api/jobs", headers=bearer(second)).status_code == 200
+
+
+def test_a_new_role_applies_to_open_sessions_at_once(client, admin):
+    username, password = new_user(client, admin, "operator")
+    token = login(client, username, password)["access_token"]
+    assert client.post("/api/jobs/retry", headers=bearer(token),
+                       json={"name": "noSuchType"}).status_code == 200
+    client.patch(f"/api/users/{username}", headers=bearer(admin), json={"role": "viewer"})
+    refused = client.post("/api/jobs/retry", headers=bearer(token), json={"name": "noSuchType"})
+    assert refused.status_code == 403
+    assert client.get("/api/jobs", headers=bearer(token)).status_code == 200

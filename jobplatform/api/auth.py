@@ -62,7 +62,7 @@ async def login(body: LoginRequest, request: Request,
         raise ApiError(503, "login is unavailable: the rate-limit store (Redis) cannot be "
                        "reached; try again shortly") from None
     session, refresh_token = await run_in_threadpool(
-        open_session, user.username, svc.settings.refresh_ttl_seconds)
+        open_session, user.username, user.role, svc.settings.refresh_ttl_seconds)
     return _tokens(svc, user.username, user.role, str(session.id), refresh_token)
 
 

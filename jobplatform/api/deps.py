@@ -1,9 +1,10 @@
 """FastAPI dependencies: the process's services and the authenticated caller.
 
 A caller shows either an access token (JWT from `POST /api/login`) or a long-lived API
-token (`jpt_...`). Every request checks, in MongoDB, that the login session or the API
-token is still active and that its user is enabled, so logout, revocation and disabling a
-user take effect at once. Each token is then counted against the API rate limit.
+token (`jpt_...`). Every request looks up, in MongoDB, the login session or the API token:
+logout, a new password and disabling a user revoke sessions, and disabling suspends the
+user's API tokens, so each takes effect at once; one lookup a request keeps this cheap.
+Each token is then counted against the API rate limit.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 
 from jobplatform.api.errors import ApiError
-from jobplatform.auth.api_tokens import find_active_token
+from jobplatform.auth.api_tokens import find_unrevoked_token
 from jobplatform.auth.ratelimit import Limited
 from jobplatform.auth.sessions import active_session
 from jobplatform.auth.tokens import API_TOKEN_PREFIX, InvalidToken, read_access_token
-from jobplatform.auth.users import User
 from jobplatform.services import Services
 
 BEARER = {"WWW-Authenticate": "Bearer"}
@@ -41,16 +41,12 @@ def services(request: Request) -> Services:
     return request.app.state.services
 
 
-def _enabled_user(username: str) -> User | None:
-    return User.objects(username=username, disabled=False).only("role").first()
-
-
 def _from_api_token(token: str) -> Principal:
-    record = find_active_token(token)
+    record = find_unrevoked_token(token)
     if record is None:
         raise ApiError(401, "API token is unknown or revoked; ask an admin for a new one",
                        headers=BEARER)
-    if _enabled_user(record.created_by) is None:
+    if record.creator_disabled:
         raise ApiError(401, f"API token's creator '{record.created_by}' is disabled",
                        headers=BEARER)
     return Principal(username=record.created_by, role=record.role, key=f"token:{record.id}",
@@ -62,12 +58,11 @@ def _from_access_token(svc: Services, token: str) -> Principal:
         claims = read_access_token(svc.jwt_secret, token)
     except InvalidToken as exc:
         raise ApiError(401, str(exc), headers=BEARER) from None
-    if active_session(claims["sid"]) is None:
-        raise ApiError(401, "logged out or session expired; log in again", headers=BEARER)
-    user = _enabled_user(claims["sub"])
-    if user is None:
-        raise ApiError(401, "user is disabled or no longer exists", headers=BEARER)
-    return Principal(username=claims["sub"], role=user.role, key=f"session:{claims['sid']}",
+    session = active_session(claims["sid"])
+    if session is None:
+        raise ApiError(401, "logged out, disabled or session expired; log in again",
+                       headers=BEARER)
+    return Principal(username=claims["sub"], role=session.role, key=f"session:{claims['sid']}",
                      session_id=claims["sid"])
 
 

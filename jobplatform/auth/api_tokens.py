@@ -1,14 +1,15 @@
 """Long-lived API tokens for integrations: created by an admin with a name and a role.
 
 The token itself is shown once, at creation; only its SHA-256 digest is stored. Tokens are
-listed (by name, role and a short prefix) and revoked; a revoked token stops at once.
+listed (by name, role and a short prefix) and revoked; a revoked token stops at once, and
+a token is suspended while the admin who created it is disabled.
 """
 
 from __future__ import annotations
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from mongoengine import DateTimeField, Document, StringField
+from mongoengine import BooleanField, DateTimeField, Document, StringField
 
 from jobplatform.auth.tokens import API_TOKEN_PREFIX, digest, new_opaque_token
 from jobplatform.auth.users import ROLES, AccountError, UserExists, UserNotFound
@@ -28,6 +29,7 @@ class ApiToken(Document):
     created_by = StringField(required=True)
     created_at = DateTimeField(default=utcnow)
     revoked_at = DateTimeField()
+    creator_disabled = BooleanField(default=False)
 
     def describe(self) -> dict:
         return {"id": str(self.id), "name": self.name, "role": self.role, "prefix": self.prefix,
@@ -64,6 +66,11 @@ def revoke_api_token(token_id: str) -> ApiToken:
     return record.reload()
 
 
-def find_active_token(token: str) -> ApiToken | None:
+def find_unrevoked_token(token: str) -> ApiToken | None:
+    """The token's record unless it is unknown or revoked (check `creator_disabled`)."""
     return ApiToken.objects(token_digest=digest(token), revoked_at=None) \
-        .only("name", "role", "created_by").first()
+        .only("name", "role", "created_by", "creator_disabled").first()
+
+
+def suspend_tokens_of(username: str, disabled: bool) -> None:
+    ApiToken.objects(created_by=username).update(set__creator_disabled=disabled)

@@ -1,8 +1,9 @@
 """Login sessions: one per successful login, holding the refresh token's digest.
 
 Access tokens name their session; logging out, changing the password or disabling the
-user revokes it, so its access tokens stop working at once. Refreshing rotates the refresh
-token: the old one cannot be used again.
+user revokes it, so its access tokens stop working at once. The session keeps the user's
+role (updated when the role changes), so checking a request takes one lookup. Refreshing
+rotates the refresh token: the old one cannot be used again.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ class LoginSession(Document):
             "indexes": [{"fields": ["refresh_digest"], "unique": True}, {"fields": ["username"]}]}
 
     username = StringField(required=True)
+    role = StringField(required=True)
     refresh_digest = StringField(required=True)
     created_at = DateTimeField(default=utcnow)
     expires_at = DateTimeField(required=True)
     revoked_at = DateTimeField()
 
 
-def open_session(username: str, ttl_seconds: int) -> tuple[LoginSession, str]:
+def open_session(username: str, role: str, ttl_seconds: int) -> tuple[LoginSession, str]:
     """Start a session; return it and its refresh token (shown to the client only)."""
     refresh_token = new_opaque_token(REFRESH_TOKEN_PREFIX)
-    session = LoginSession(username=username, refresh_digest=digest(refresh_token),
+    session = LoginSession(username=username, role=role, refresh_digest=digest(refresh_token),
                            expires_at=utcnow() + timedelta(seconds=ttl_seconds)).save()
     return session, refresh_token
 
@@ -51,7 +53,7 @@ def active_session(session_id: str) -> LoginSession | None:
     except (InvalidId, TypeError):
         return None
     return LoginSession.objects(id=oid, revoked_at=None, expires_at__gt=utcnow()) \
-        .only("username").first()
+        .only("username", "role").first()
 
 
 def revoke_session(session_id: str) -> None:
@@ -60,3 +62,7 @@ def revoke_session(session_id: str) -> None:
 
 def revoke_user_sessions(username: str) -> None:
     LoginSession.objects(username=username, revoked_at=None).update(set__revoked_at=utcnow())
+
+
+def set_sessions_role(username: str, role: str) -> None:
+    LoginSession.objects(username=username, revoked_at=None).update(set__role=role)

@@ -112,12 +112,11 @@ def set_password(username: str, password: str) -> User:
 
 
 def update_user(username: str, *, role: str | None = None, disabled: bool | None = None) -> User:
-    """Change a role or disable/enable; disabling ends the user's sessions at once.
-
-    (API tokens the user created stop too while the user is disabled: each request checks
-    that the token's creator is still enabled.)
-    """
-    from jobplatform.auth.sessions import revoke_user_sessions
+    """Change a role or disable/enable. Disabling ends the user's sessions and suspends the
+    API tokens they created, at once; enabling lifts the suspension. A new role applies to
+    open sessions at once."""
+    from jobplatform.auth.api_tokens import suspend_tokens_of
+    from jobplatform.auth.sessions import revoke_user_sessions, set_sessions_role
 
     user = get_user(username)
     changes = {}
@@ -129,6 +128,10 @@ def update_user(username: str, *, role: str | None = None, disabled: bool | None
         changes["set__disabled"] = disabled
     if changes:
         user.update(**changes)
+    if role is not None:
+        set_sessions_role(username, role)
+    if disabled is not None:
+        suspend_tokens_of(username, disabled)
     if disabled:
         revoke_user_sessions(username)
     return user.reload()
