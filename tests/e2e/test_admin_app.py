@@ -130,7 +130,6 @@ def test_submit_watch_fail_retry_in_the_browser(browser, app_url, smtp):
     log_in(browser, app_url)
     wait_for(browser, "//*[contains(@class,'q-badge')][normalize-space()='Redis up']")
     wait_for(browser, "//*[contains(@class,'q-badge')][normalize-space()='1 worker']")
-    browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))
 
     subject = f"Welcome {uuid.uuid4().hex[:6]}"
     job_id = submit_email(browser, app_url, subject, screenshot="new-job-form.png")
@@ -152,3 +151,8 @@ def test_submit_watch_fail_retry_in_the_browser(browser, app_url, smtp):
     wait_for(browser, panel_state("succeeded"), timeout=60)
     assert len(recorder.with_subject(f"{bounce} will fail")) == 1
     browser.save_screenshot(str(SCREENSHOTS / "jobs-after-retry.png"))
+
+    browser.get(app_url)
+    wait_for(browser, "//*[contains(normalize-space(),'failure rate') and "
+                      "not(contains(normalize-space(),'0.0%'))]")
+    browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))

@@ -18,7 +18,7 @@ def _chart_options() -> dict:
     return {
         "animation": False,
         "grid": {"left": 40, "right": 16, "top": 30, "bottom": 24},
-        "legend": {"data": ["succeeded", "failed attempts", "dead"]},
+        "legend": {"data": ["succeeded", "failed attempts", "dead"], "top": 0},
         "tooltip": {"trigger": "axis"},
         "xAxis": {"type": "category", "data": []},
         "yAxis": {"type": "value", "minInterval": 1},
