@@ -7,6 +7,7 @@ shortcuts to `Shell.shortcuts`; `?` always opens the list.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -110,13 +111,15 @@ def frame(title: str, services: Services, user: dict) -> Iterator[Shell]:
                 ui.button(label, icon=icon, on_click=lambda t=target: ui.navigate.to(t)) \
                     .props("flat dense align=left no-caps").classes("w-full")
 
-    def on_key(event: KeyEventArguments) -> None:
+    async def on_key(event: KeyEventArguments) -> None:
         if not event.action.keydown or event.modifiers.ctrl or event.modifiers.alt:
             return
         if event.key.name == "?":
             _help_dialog(shell).open()
         elif event.key.name in shell.shortcuts:
-            shell.shortcuts[event.key.name][1]()
+            result = shell.shortcuts[event.key.name][1]()
+            if inspect.isawaitable(result):
+                await result
 
     ui.keyboard(on_key=on_key)
     with ui.column().classes("w-full q-pa-sm gap-2"):

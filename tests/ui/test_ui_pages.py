@@ -306,3 +306,30 @@ async def test_a_viewer_sees_no_user_or_token_management(user: User) -> None:
     await user.should_not_see(marker="create-user")
     await user.open("/tokens")
     await user.should_see("Only admins manage API tokens.")
+
+
+def press(user: User, key: str) -> None:
+    """A key pressed in the browser, as NiceGUI's keyboard element reports it."""
+    user.find(ui.keyboard).trigger("key", {
+        "action": "keydown", "repeat": False, "altKey": False, "ctrlKey": False,
+        "metaKey": False, "shiftKey": False, "key": key, "code": f"Key{key.upper()}",
+        "location": 0})
+
+
+async def test_j_opens_the_next_job_and_r_retries_it(user: User) -> None:
+    await log_in(user, account("kai", "operator"))
+    marker = f"keys-{uuid.uuid4().hex[:8]}"
+    older = dead_job(f"SMTPDataError: 554 {marker}")
+    newer = dead_job(f"SMTPDataError: 554 {marker}")
+    await user.open(f"/jobs?q={marker}")
+    await eventually(lambda: len(table_rows(user)) == 2, message="the two dead jobs")
+    press(user, "j")
+    await user.should_see(str(newer.id), marker="detail-id", retries=50)
+    press(user, "j")
+    await user.should_see(str(older.id), marker="detail-id", retries=50)
+    press(user, "k")
+    await user.should_see(str(newer.id), marker="detail-id", retries=50)
+    press(user, "r")
+    await user.should_see("1 job retried", retries=50)
+    assert Job.objects.get(id=newer.id).state == "queued"
+    assert Job.objects.get(id=older.id).state == "dead"
