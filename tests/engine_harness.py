@@ -25,7 +25,7 @@ from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = {
-    "LEASE_SECONDS": "1.5",
+    "LEASE_SECONDS": "3",
     "RECONCILE_SECONDS": "0.3",
     "REQUEUE_AFTER_SECONDS": "1",
     "HEARTBEAT_SECONDS": "0.5",

@@ -1,0 +1,214 @@
+"""Throughput, latency and memory of the job engine, against plain Huey on the same Redis.
+
+1. Platform: submits N no-op jobs through `JobService.submit` (schema check, MongoDB
+   insert, Huey message) and times until all N are `succeeded` in MongoDB, with W
+   worker processes (`jobplatform worker --queues bench --concurrency C`).
+2. Baseline: the same N no-op tasks through plain Huey (`huey_consumer`, W processes of
+   C threads) on the same Redis, timed until all have run.
+3. Latency: a trickle of single jobs, one at a time: submit-to-start (`created_at` to the
+   claim's `started_at`, both stamped by this machine's clock) p50 and p99.
+4. Memory: each worker's resident memory at start and after `--rss-jobs` more jobs. To
+   keep MongoDB's collection from growing through that run, finished jobs are removed in
+   batches as it goes (what retention does, just sooner).
+
+Starts a private Redis and FerretDB unless --redis-uri / --mongo-uri name servers. Prints
+figures; asserts nothing.
+
+    .venv/bin/python bench/throughput.py [--jobs 2000] [--workers 2] [--concurrency 4]
+        [--trickle 100] [--rss-jobs 100000] [--mongo-uri URI] [--redis-uri URI]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from redis import Redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from jobplatform import db  # noqa: E402
+from jobplatform.config import load_settings  # noqa: E402
+from jobplatform.devservices import FerretDB, RedisServer  # noqa: E402
+from jobplatform.jobs.models import FINAL, Job  # noqa: E402
+from jobplatform.jobs.queue import JobQueue  # noqa: E402
+from jobplatform.jobs.service import JobService  # noqa: E402
+from jobplatform.services import load_host  # noqa: E402
+
+JOB_TYPE = "bench.noop"
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_for(probe, timeout: float, what: str, every: float = 0.2) -> float:
+    """Poll `probe` until true; return when it became true (perf_counter)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return time.perf_counter()
+        time.sleep(every)
+    raise SystemExit(f"gave up after {timeout:g}s waiting for {what}")
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path, ready: str | None) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    if ready:
+        wait_for(lambda: ready in log.read_text(errors="replace") or process.poll() is not None,
+                 60, f"{args[2:4]} to start", every=0.05)
+        if process.poll() is not None:
+            raise SystemExit(f"{args} exited:\n{log.read_text()}")
+    return process
+
+
+def succeeded() -> int:
+    return Job.objects(type=JOB_TYPE, state="succeeded").count()
+
+
+def platform_run(jobs: JobService, n: int) -> tuple[float, float]:
+    """Submit n jobs; return (submit seconds, end-to-end seconds)."""
+    start = time.perf_counter()
+    for _ in range(n):
+        jobs.submit(JOB_TYPE, {})
+    submitted = time.perf_counter()
+    done = wait_for(lambda: succeeded() >= n, 3600, f"{n} jobs to succeed")
+    return submitted - start, done - start
+
+
+def plain_huey_run(redis_uri: str, env: dict[str, str], tmp: Path, n: int, workers: int,
+                   concurrency: int) -> float:
+    os.environ["BENCH_REDIS_URI"] = redis_uri
+    from bench.plain_huey import DONE_KEY, huey, noop
+
+    redis = Redis.from_url(redis_uri)
+    redis.delete(DONE_KEY)
+    consumers = [spawn([sys.executable, "-m", "huey.bin.huey_consumer", "bench.plain_huey.huey",
+                        "-w", str(concurrency), "-k", "thread", "-q"],
+                       {**env, "BENCH_REDIS_URI": redis_uri}, tmp / f"huey-{i}.log", None)
+                 for i in range(workers)]
+    try:
+        time.sleep(2)  # let the consumers connect, as the platform's workers already have
+        start = time.perf_counter()
+        for _ in range(n):
+            noop()
+        done = wait_for(lambda: int(redis.get(DONE_KEY) or 0) >= n, 3600, "plain Huey")
+        return done - start
+    finally:
+        for consumer in consumers:
+            consumer.terminate()
+            consumer.wait(30)
+        huey.flush()
+
+
+def trickle(jobs: JobService, n: int) -> list[float]:
+    """Submit-to-start latency (ms) of n jobs submitted one at a time."""
+    latencies = []
+    for _ in range(n):
+        job = jobs.submit(JOB_TYPE, {})
+        wait_for(lambda job=job: Job.objects(id=job.id, state__in=FINAL).count(), 60,
+                 "a trickled job", every=0.002)
+        started = Job.objects(id=job.id).only("created_at", "started_at").first()
+        latencies.append((started.started_at - started.created_at).total_seconds() * 1000)
+    return latencies
+
+
+def memory_run(jobs: JobService, total: int, batch: int = 500) -> float:
+    """Run `total` more jobs in batches, removing finished ones as it goes; return seconds."""
+    start = time.perf_counter()
+    done = 0
+    while done < total:
+        n = min(batch, total - done)
+        for _ in range(n):
+            jobs.submit(JOB_TYPE, {})
+        wait_for(lambda n=n: succeeded() >= n, 3600, "a memory batch")
+        Job.objects(type=JOB_TYPE, state__in=FINAL).delete()
+        done += n
+        print(f"  memory run: {done}/{total} jobs", flush=True)
+    return time.perf_counter() - start
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--trickle", type=int, default=100)
+    parser.add_argument("--rss-jobs", type=int, default=100_000)
+    parser.add_argument("--mongo-uri")
+    parser.add_argument("--redis-uri")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="jp-bench-"))
+    started: list = []
+    if not args.redis_uri:
+        started.append(RedisServer(tmp / "redis").start())
+        args.redis_uri = started[-1].uri
+    if not args.mongo_uri:
+        started.append(FerretDB(tmp / "ferretdb").start())
+        args.mongo_uri = started[-1].uri + "bench"
+    settings = load_settings(mongo_uri=args.mongo_uri, redis_uri=args.redis_uri,
+                             data_dir=tmp / "data", plugins_file=ROOT / "plugins.toml",
+                             extra_plugins="bench.noop_plugin", app_env="test")
+    db.connect(settings)
+    Job.objects(type=JOB_TYPE).delete()
+    jobs = JobService(load_host(settings), JobQueue(settings))
+    env = {**os.environ, "APP_ENV": "test", "MONGO_URI": args.mongo_uri,
+           "REDIS_URI": args.redis_uri, "DATA_DIR": str(tmp / "data"),
+           "PLUGINS_FILE": str(ROOT / "plugins.toml"), "EXTRA_PLUGINS": "bench.noop_plugin",
+           "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()}", flush=True)
+    workers = [spawn([sys.executable, "-m", "jobplatform", "worker", "--queues", "bench",
+                      "--concurrency", str(args.concurrency)], env, tmp / f"worker-{i}.log",
+                     "ready") for i in range(args.workers)]
+    try:
+        submit_s, platform_s = platform_run(jobs, args.jobs)
+        platform_rate = args.jobs / platform_s
+        print(f"platform: {args.jobs} jobs, {args.workers} workers x {args.concurrency} "
+              f"threads: {platform_rate:.0f} jobs/s end to end (submitting alone: "
+              f"{args.jobs / submit_s:.0f}/s)", flush=True)
+        huey_s = plain_huey_run(args.redis_uri, env, tmp, args.jobs, args.workers,
+                                args.concurrency)
+        huey_rate = args.jobs / huey_s
+        print(f"plain Huey: {huey_rate:.0f} tasks/s; platform / Huey = "
+              f"{platform_rate / huey_rate:.2f}", flush=True)
+        Job.objects(type=JOB_TYPE, state__in=FINAL).delete()
+        latencies = trickle(jobs, args.trickle)
+        print(f"submit-to-start latency, {args.trickle} single jobs: "
+              f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
+              f"mean {statistics.mean(latencies):.1f} ms", flush=True)
+        Job.objects(type=JOB_TYPE, state__in=FINAL).delete()
+        before = [rss_mb(w.pid) for w in workers]
+        seconds = memory_run(jobs, args.rss_jobs)
+        after = [rss_mb(w.pid) for w in workers]
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            print(f"worker {i} resident memory: {b:.1f} MiB before, {a:.1f} MiB after "
+                  f"{args.rss_jobs} more jobs ({args.rss_jobs / seconds:.0f} jobs/s)")
+        print(f"load average after: {os.getloadavg()}")
+    finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(60)
+        for service in started:
+            service.stop()
+
+
+if __name__ == "__main__":
+    main()
