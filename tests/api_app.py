@@ -14,7 +14,7 @@ from tests.conftest import ADMIN_PASSWORD, ROOT
 JWT_SECRET = "api-tests-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
 
 
-def app_client(mongo_uri: str, redis_uri: str, data_dir: Path, **overrides) -> TestClient:
+def app_client(mongo_uri: str, redis_uri: str | None, data_dir: Path, **overrides) -> TestClient:
     """A TestClient (not yet entered) on a fresh app; `overrides` are settings."""
     settings = load_settings(**{
         "mongo_uri": mongo_uri, "redis_uri": redis_uri, "jwt_secret": JWT_SECRET,

@@ -290,3 +290,12 @@ def test_a_new_role_applies_to_open_sessions_at_once(client, admin):
     refused = client.post("/api/jobs/retry", headers=bearer(token), json={"name": "noSuchType"})
     assert refused.status_code == 403
     assert client.get("/api/jobs", headers=bearer(token)).status_code == 200
+
+
+def test_without_redis_the_lockout_lives_in_the_web_process(mongo_uri, tmp_path):
+    with app_client(mongo_uri, None, tmp_path, login_lockout_after=2,
+                    login_lockout_seconds=30) as client:
+        username = "memory-" + uuid.uuid4().hex[:6]
+        codes = [_try(client, username, "wrong").status_code for _ in range(3)]
+        assert codes == [401, 429, 429]
+        assert 29 <= int(_try(client, username, "x").headers["retry-after"]) <= 30
