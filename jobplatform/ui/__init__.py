@@ -35,5 +35,10 @@ def mount(app: FastAPI, services: Services) -> None:
     nicegui_app.storage = Storage()  # its general store was opened on the old path
     for page in (login, dashboard, jobs, new_job, plugins, workers, users, tokens):
         page.register(services)
-    ui.run_with(app, title="jobplatform", storage_secret=session_secret(services.jwt_secret),
-                show_welcome_message=False, reconnect_timeout=10)
+    ui.run_with(
+        app,
+        title="jobplatform",
+        storage_secret=session_secret(services.jwt_secret),
+        show_welcome_message=False,
+        reconnect_timeout=10,
+    )

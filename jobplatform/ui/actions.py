@@ -39,4 +39,3 @@ async def _each(job_ids: list[str], action: Callable[[str], object], verb: str) 
     for reason in refused[:5]:
         ui.notify(f"Not {verb}: {reason}", type="warning")
     return done
-

@@ -25,8 +25,10 @@ def _check(probe) -> str | None:
 
 def dependency_status(services: Services) -> dict[str, str | None]:
     """{"redis": error or None, "mongodb": error or None}."""
-    return {"redis": _check(services.queue.ping),
-            "mongodb": _check(lambda: get_db().command("ping"))}
+    return {
+        "redis": _check(services.queue.ping),
+        "mongodb": _check(lambda: get_db().command("ping")),
+    }
 
 
 def workers_online(services: Services) -> list[dict[str, Any]]:
@@ -42,5 +44,9 @@ def dashboard_figures(services: Services) -> dict[str, Any]:
 def change_marker() -> tuple:
     """Something that changes whenever a job is created, changes state or is removed: the
     engine's per-type state counters (a few small documents, unlike a query of the jobs)."""
-    return tuple(sorted((doc["_id"], tuple(sorted(doc.get("states", {}).items())))
-                        for doc in get_db()[COUNTS].find()))
+    return tuple(
+        sorted(
+            (doc["_id"], tuple(sorted(doc.get("states", {}).items())))
+            for doc in get_db()[COUNTS].find()
+        )
+    )

@@ -17,18 +17,29 @@ from jobplatform.ui import blocking
 from jobplatform.ui.actions import cancel_jobs, retry_jobs
 from jobplatform.ui.session import OPERATE
 
-OUTCOME_COLORS = {"succeeded": "positive", "failed": "negative", "timeout": "warning",
-                  "cancelled": "grey", "lost": "warning"}
+OUTCOME_COLORS = {
+    "succeeded": "positive",
+    "failed": "negative",
+    "timeout": "warning",
+    "cancelled": "grey",
+    "lost": "warning",
+}
 
 
 def _json_block(value: Any) -> None:
-    ui.code(json.dumps(value, indent=2, default=str, ensure_ascii=False), language="json") \
-        .classes("w-full text-xs")
+    ui.code(json.dumps(value, indent=2, default=str, ensure_ascii=False), language="json").classes(
+        "w-full text-xs"
+    )
 
 
 class JobDetail:
-    def __init__(self, panel: ui.card, services: Services, user: dict,
-                 on_change: Callable[[], Awaitable[None]]):
+    def __init__(
+        self,
+        panel: ui.card,
+        services: Services,
+        user: dict,
+        on_change: Callable[[], Awaitable[None]],
+    ):
         self.panel = panel
         self.services = services
         self.user = user
@@ -77,20 +88,30 @@ class JobDetail:
                 ui.space()
                 if self.user["role"] in OPERATE:
                     if job.state in (DEAD, CANCELLED):
-                        ui.button("Retry", icon="replay",
-                                  on_click=lambda: self._act(retry_jobs)) \
-                            .props("dense no-caps color=negative").mark("detail-retry")
+                        ui.button(
+                            "Retry", icon="replay", on_click=lambda: self._act(retry_jobs)
+                        ).props("dense no-caps color=negative").mark("detail-retry")
                     if job.state not in FINAL:
-                        ui.button("Cancel", icon="cancel",
-                                  on_click=lambda: self._act(cancel_jobs)) \
-                            .props("dense outline no-caps").mark("detail-cancel")
-                ui.button(icon="close", on_click=lambda: self.show(None)) \
-                    .props("dense flat round").tooltip("Close")
+                        ui.button(
+                            "Cancel", icon="cancel", on_click=lambda: self._act(cancel_jobs)
+                        ).props("dense outline no-caps").mark("detail-cancel")
+                ui.button(icon="close", on_click=lambda: self.show(None)).props(
+                    "dense flat round"
+                ).tooltip("Close")
             ui.label(str(job.id)).classes("font-mono text-xs opacity-70").mark("detail-id")
             with ui.grid(columns=2).classes("gap-x-4 gap-y-0 text-xs"):
-                for key in ("queue", "priority", "attempt_count", "max_attempts", "created_by",
-                            "created_at", "run_at", "started_at", "finished_at",
-                            "idempotency_key"):
+                for key in (
+                    "queue",
+                    "priority",
+                    "attempt_count",
+                    "max_attempts",
+                    "created_by",
+                    "created_at",
+                    "run_at",
+                    "started_at",
+                    "finished_at",
+                    "idempotency_key",
+                ):
                     ui.label(key.replace("_", " "))
                     ui.label(str(described[key] if described[key] is not None else "—"))
             if job.error:
@@ -101,24 +122,32 @@ class JobDetail:
                 ui.label("Result").classes("text-sm font-semibold")
                 self._draw_result(job)
             ui.label(f"Attempts ({len(job.attempts)})").classes("text-sm font-semibold")
-            with ui.timeline(side="right").props("dense layout=dense").classes("w-full") \
-                    .mark("detail-attempts"):
+            with (
+                ui.timeline(side="right")
+                .props("dense layout=dense")
+                .classes("w-full")
+                .mark("detail-attempts")
+            ):
                 for attempt in reversed(job.attempts):
                     duration = f"{attempt.duration_ms:.0f} ms" if attempt.duration_ms else ""
                     with ui.timeline_entry(
-                            title=f"#{attempt.number} {attempt.outcome}",
-                            subtitle=f"{attempt.started_at or ''} · {duration} · {attempt.worker}",
-                            color=OUTCOME_COLORS.get(attempt.outcome or "", "grey")):
+                        title=f"#{attempt.number} {attempt.outcome}",
+                        subtitle=f"{attempt.started_at or ''} · {duration} · {attempt.worker}",
+                        color=OUTCOME_COLORS.get(attempt.outcome or "", "grey"),
+                    ):
                         if attempt.error_message:
-                            ui.label(f"{attempt.error_type}: {attempt.error_message}") \
-                                .classes("text-negative text-xs")
+                            ui.label(f"{attempt.error_type}: {attempt.error_message}").classes(
+                                "text-negative text-xs"
+                            )
                         if attempt.retry_delay is not None:
-                            ui.label(f"next attempt after {attempt.retry_delay:.1f} s") \
-                                .classes("text-xs")
+                            ui.label(f"next attempt after {attempt.retry_delay:.1f} s").classes(
+                                "text-xs"
+                            )
                         if attempt.traceback:
                             with ui.expansion("Traceback").classes("w-full text-xs"):
-                                ui.code(attempt.traceback, language="python") \
-                                    .classes("w-full text-xs")
+                                ui.code(attempt.traceback, language="python").classes(
+                                    "w-full text-xs"
+                                )
 
     def _draw_result(self, job: Job) -> None:
         job_type = self.services.host.job_types.get(job.type)
@@ -127,6 +156,7 @@ class JobDetail:
                 job_type.result_renderer(job.result)
                 return
             except Exception as exc:  # noqa: BLE001 - a plugin's widget must not break the page
-                ui.label(f"The plugin's result view failed ({exc}); the raw result:") \
-                    .classes("text-warning text-xs")
+                ui.label(f"The plugin's result view failed ({exc}); the raw result:").classes(
+                    "text-warning text-xs"
+                )
         _json_block(job.result)

@@ -111,42 +111,51 @@ class SchemaForm:
             self.groups[name] = group
             self._add(name, rule, group_marker(), lambda g=group: g.values() or None)
         elif "allowed" in rule and kind != "list":
-            element = ui.select(list(rule["allowed"]), label=label, clearable=True) \
-                .classes("w-full")
+            element = ui.select(list(rule["allowed"]), label=label, clearable=True).classes(
+                "w-full"
+            )
             self._add(name, rule, element, lambda: element.value)
         elif kind == "boolean":
             element = ui.checkbox(label, value=bool(rule.get("default", False)))
             self._add(name, rule, element, lambda: element.value)
         elif kind in ("integer", "number", "float"):
             convert = _number(kind)
-            element = ui.number(label, min=rule.get("min"), max=rule.get("max"),
-                                validation=self._checked(name, rule, convert)).classes("w-full")
+            element = ui.number(
+                label,
+                min=rule.get("min"),
+                max=rule.get("max"),
+                validation=self._checked(name, rule, convert),
+            ).classes("w-full")
             self._add(name, rule, element, lambda: convert(element.value))
         elif kind == "list" and "allowed" in rule:
-            element = ui.select(list(rule["allowed"]), label=label, multiple=True) \
-                .classes("w-full")
+            element = ui.select(list(rule["allowed"]), label=label, multiple=True).classes("w-full")
             self._add(name, rule, element, lambda: element.value or None)
         elif kind == "list":
             convert = _list(rule.get("schema", {}).get("type"))
-            element = ui.input_chips(label, validation=self._checked(name, rule, convert)) \
-                .classes("w-full")
+            element = ui.input_chips(label, validation=self._checked(name, rule, convert)).classes(
+                "w-full"
+            )
             self._add(name, rule, element, lambda: convert(element.value))
         elif _is_address_choice(rule):
-            element = ui.input(label, validation=self._checked(name, rule, _one_or_many)) \
-                .classes("w-full")
+            element = ui.input(label, validation=self._checked(name, rule, _one_or_many)).classes(
+                "w-full"
+            )
             self._add(name, rule, element, lambda: _one_or_many(element.value))
         elif kind == "string" or kind is None and "anyof" not in rule and "schema" not in rule:
             long = (rule.get("maxlength") or 0) > LONG_TEXT
             make = ui.textarea if long else ui.input
-            element = make(label, validation=self._checked(name, rule, _empty_to_none)) \
-                .classes("w-full")
+            element = make(label, validation=self._checked(name, rule, _empty_to_none)).classes(
+                "w-full"
+            )
             if long:
                 element.props("autogrow")
             self._add(name, rule, element, lambda: _empty_to_none(element.value))
         else:  # a dict without a sub-schema, or a shape the form has no input for: JSON
-            element = ui.textarea(f"{label} (JSON)",
-                                  validation=self._checked(name, rule, _json)) \
-                .classes("w-full font-mono").props("autogrow")
+            element = (
+                ui.textarea(f"{label} (JSON)", validation=self._checked(name, rule, _json))
+                .classes("w-full font-mono")
+                .props("autogrow")
+            )
             self._add(name, rule, element, lambda: _json(element.value))
 
     def values(self) -> dict[str, Any]:
@@ -165,8 +174,12 @@ class SchemaForm:
         """Put cerberus errors next to their fields; return those no field could show."""
         unplaced = []
         for name, messages in errors.items():
-            if name in self.groups and isinstance(messages, list) and messages \
-                    and isinstance(messages[0], dict):
+            if (
+                name in self.groups
+                and isinstance(messages, list)
+                and messages
+                and isinstance(messages[0], dict)
+            ):
                 unplaced += [f"{name}.{m}" for m in self.groups[name].show_errors(messages[0])]
                 continue
             form_field = self.fields.get(name)

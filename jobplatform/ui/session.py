@@ -55,7 +55,9 @@ def allowed(roles: tuple[str, ...], action: str) -> bool:
         ui.navigate.to("/login")
         return False
     if user["role"] not in roles:
-        ui.notify(f"Refused: role '{user['role']}' may not {action}; "
-                  f"it needs {' or '.join(roles)}.", type="negative")
+        ui.notify(
+            f"Refused: role '{user['role']}' may not {action}; it needs {' or '.join(roles)}.",
+            type="negative",
+        )
         return False
     return True

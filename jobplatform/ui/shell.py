@@ -94,13 +94,17 @@ def frame(title: str, services: Services, user: dict) -> Iterator[Shell]:
         ui.label(f"· {title}").classes("text-sm opacity-80")
         ui.space()
         _status_badges(services)
-        ui.button(icon="dark_mode", on_click=toggle_dark).props("flat dense round color=white") \
-            .tooltip("Dark mode").mark("dark-toggle")
-        ui.button(icon="keyboard", on_click=lambda: _help_dialog(shell).open()) \
-            .props("flat dense round color=white").tooltip("Keyboard shortcuts (?)") \
-            .mark("shortcuts")
-        with ui.button(icon="account_circle").props("flat dense no-caps color=white") \
-                .mark("user-menu"):
+        ui.button(icon="dark_mode", on_click=toggle_dark).props(
+            "flat dense round color=white"
+        ).tooltip("Dark mode").mark("dark-toggle")
+        ui.button(icon="keyboard", on_click=lambda: _help_dialog(shell).open()).props(
+            "flat dense round color=white"
+        ).tooltip("Keyboard shortcuts (?)").mark("shortcuts")
+        with (
+            ui.button(icon="account_circle")
+            .props("flat dense no-caps color=white")
+            .mark("user-menu")
+        ):
             ui.label(f"{user['username']} ({user['role']})").classes("q-ml-xs text-sm")
             with ui.menu():
                 ui.menu_item(f"Role: {user['role']}").props("disable")
@@ -108,8 +112,9 @@ def frame(title: str, services: Services, user: dict) -> Iterator[Shell]:
     with ui.left_drawer(fixed=True).props("width=170 bordered").classes("q-pa-xs"):
         for label, target, icon, role in NAVIGATION:
             if role is None or user["role"] == role:
-                ui.button(label, icon=icon, on_click=lambda t=target: ui.navigate.to(t)) \
-                    .props("flat dense align=left no-caps").classes("w-full")
+                ui.button(label, icon=icon, on_click=lambda t=target: ui.navigate.to(t)).props(
+                    "flat dense align=left no-caps"
+                ).classes("w-full")
 
     async def on_key(event: KeyEventArguments) -> None:
         if not event.action.keydown or event.modifiers.ctrl or event.modifiers.alt:

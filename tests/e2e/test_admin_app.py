@@ -28,9 +28,17 @@ from tests.conftest import ADMIN_PASSWORD, SmtpRecorder, start_web, start_worker
 from tests.helpers import private_redis_db
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--window-size=1440,900"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1440,900",
+]
 
 
 class Rejecting(SmtpRecorder):
@@ -64,9 +72,14 @@ def app_url(smtp, platform_env, tmp_path_factory) -> Iterator[str]:
     manifest = folder / "plugins.toml"
     manifest.write_text(
         f'[plugins.email.settings]\nhost = "127.0.0.1"\nport = {smtp[1]}\ntls = "none"\n\n'
-        f'[job_types.sendEmail]\nqueue = "email-e2e-{uuid.uuid4().hex[:8]}"\n')
-    env = {**platform_env, "PLUGINS_FILE": str(manifest), "DATA_DIR": str(folder),
-           "REDIS_URI": private_redis_db(platform_env["REDIS_URI"], 6)}
+        f'[job_types.sendEmail]\nqueue = "email-e2e-{uuid.uuid4().hex[:8]}"\n'
+    )
+    env = {
+        **platform_env,
+        "PLUGINS_FILE": str(manifest),
+        "DATA_DIR": str(folder),
+        "REDIS_URI": private_redis_db(platform_env["REDIS_URI"], 6),
+    }
     worker = start_worker(env, folder / "worker.log")
     web, url = start_web(env, folder / "web.log")
     yield url
@@ -91,17 +104,23 @@ def browser(tmp_path_factory) -> Iterator[WebDriver]:
 def wait_for(driver: WebDriver, xpath: str, timeout: float = 30):
     return WebDriverWait(driver, timeout).until(
         ec.visibility_of_element_located((By.XPATH, xpath)),
-        message=f"nothing visible matches {xpath}")
+        message=f"nothing visible matches {xpath}",
+    )
 
 
 def field(driver: WebDriver, label: str):
-    return wait_for(driver, f"//label[.//*[normalize-space()='{label}']]//input"
-                            f" | //label[.//*[normalize-space()='{label}']]//textarea")
+    return wait_for(
+        driver,
+        f"//label[.//*[normalize-space()='{label}']]//input"
+        f" | //label[.//*[normalize-space()='{label}']]//textarea",
+    )
 
 
 def panel_state(state: str) -> str:
-    return (f"//*[contains(@class,'detail-panel')]//*[contains(@class,'q-badge')]"
-            f"[normalize-space()='{state}']")
+    return (
+        f"//*[contains(@class,'detail-panel')]//*[contains(@class,'q-badge')]"
+        f"[normalize-space()='{state}']"
+    )
 
 
 def log_in(driver: WebDriver, url: str) -> None:
@@ -142,17 +161,25 @@ def test_submit_watch_fail_retry_in_the_browser(browser, app_url, smtp):
     recorder.rejected.add(bounce)
     dead_id = submit_email(browser, app_url, f"{bounce} will fail")
     wait_for(browser, panel_state("dead"), timeout=60)
-    wait_for(browser, "//*[contains(@class,'detail-panel')]"
-                      "//*[contains(normalize-space(),'554 5.7.1 rejected by the test')]")
+    wait_for(
+        browser,
+        "//*[contains(@class,'detail-panel')]"
+        "//*[contains(normalize-space(),'554 5.7.1 rejected by the test')]",
+    )
     recorder.rejected.discard(bounce)
-    retry = wait_for(browser, f"//tr[td[normalize-space()='{dead_id}']]"
-                              "//button[contains(normalize-space(), 'Retry')]")
+    retry = wait_for(
+        browser,
+        f"//tr[td[normalize-space()='{dead_id}']]//button[contains(normalize-space(), 'Retry')]",
+    )
     retry.click()  # the one click
     wait_for(browser, panel_state("succeeded"), timeout=60)
     assert len(recorder.with_subject(f"{bounce} will fail")) == 1
     browser.save_screenshot(str(SCREENSHOTS / "jobs-after-retry.png"))
 
     browser.get(app_url)
-    wait_for(browser, "//*[contains(normalize-space(),'failure rate') and "
-                      "not(contains(normalize-space(),'0.0%'))]")
+    wait_for(
+        browser,
+        "//*[contains(normalize-space(),'failure rate') and "
+        "not(contains(normalize-space(),'0.0%'))]",
+    )
     browser.save_screenshot(str(SCREENSHOTS / "dashboard.png"))

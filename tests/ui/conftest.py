@@ -21,12 +21,16 @@ def ui_env(redis_uri, mongo_server, tmp_path_factory):
     """Settings for the app each test loads: a MongoDB database and a Redis database of the
     UI tests' own (so their logins do not count against other tests' rate limits)."""
     values = {
-        "APP_ENV": "test", "MONGO_URI": f"{mongo_server}jp_ui_{uuid.uuid4().hex[:8]}",
-        "REDIS_URI": private_redis_db(redis_uri, 5), "JWT_SECRET": JWT_SECRET,
+        "APP_ENV": "test",
+        "MONGO_URI": f"{mongo_server}jp_ui_{uuid.uuid4().hex[:8]}",
+        "REDIS_URI": private_redis_db(redis_uri, 5),
+        "JWT_SECRET": JWT_SECRET,
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "DATA_DIR": str(tmp_path_factory.mktemp("ui-data")),
-        "PLUGINS_FILE": str(ROOT / "plugins.toml"), "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": "2525", "SMTP_TLS": "none",
+        "PLUGINS_FILE": str(ROOT / "plugins.toml"),
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": "2525",
+        "SMTP_TLS": "none",
     }
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
@@ -45,7 +49,10 @@ async def user(caplog: pytest.LogCaptureFixture) -> AsyncIterator[User]:
     reports of plugins that failed to load (other tests install and remove plugins)."""
     async with user_simulation(main_file=Path(__file__).parent / "app.py") as simulated:
         yield simulated
-    errors = [r.getMessage() for r in caplog.get_records("call")
-              if r.levelname == "ERROR" and not r.name.startswith("jobplatform.plugins")]
+    errors = [
+        r.getMessage()
+        for r in caplog.get_records("call")
+        if r.levelname == "ERROR" and not r.name.startswith("jobplatform.plugins")
+    ]
     if errors:
         pytest.fail(f"the admin app logged errors: {errors}", pytrace=False)

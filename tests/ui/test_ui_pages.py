@@ -43,14 +43,31 @@ async def log_in(user: User, username: str, password: str = PASSWORD) -> None:
 def dead_job(error: str = "SMTPRecipientsRefused: 550 no such user") -> Job:
     """A job as a worker leaves it after its last failed attempt."""
     now = utcnow()
-    attempt = Attempt(number=1, worker="test:1", started_at=now, finished_at=now,
-                      duration_ms=12.0, outcome="failed", error_type=error.split(":")[0],
-                      error_message=error.split(": ", 1)[1],
-                      traceback="Traceback (most recent call last):\n  boom\n")
-    return Job(type="sendEmail", data={"recipient": "x@example.com", "subject": "s"},
-               state="dead", queue="email", max_attempts=1, attempt_count=1,
-               attempts=[attempt], error=error, retry_policy={"max_attempts": 1},
-               created_at=now, updated_at=now, finished_at=now).save()
+    attempt = Attempt(
+        number=1,
+        worker="test:1",
+        started_at=now,
+        finished_at=now,
+        duration_ms=12.0,
+        outcome="failed",
+        error_type=error.split(":")[0],
+        error_message=error.split(": ", 1)[1],
+        traceback="Traceback (most recent call last):\n  boom\n",
+    )
+    return Job(
+        type="sendEmail",
+        data={"recipient": "x@example.com", "subject": "s"},
+        state="dead",
+        queue="email",
+        max_attempts=1,
+        attempt_count=1,
+        attempts=[attempt],
+        error=error,
+        retry_policy={"max_attempts": 1},
+        created_at=now,
+        updated_at=now,
+        finished_at=now,
+    ).save()
 
 
 def table_rows(user: User) -> list[dict]:
@@ -98,8 +115,9 @@ async def test_admin_logs_in_sees_live_counts_and_logs_out(user: User) -> None:
     await eventually(lambda: scheduled.text != "–", message="the first figures")
     before = int(scheduled.text.replace(",", ""))
     services = build_services(load_settings())
-    services.jobs.submit("sendEmail", {"recipient": "a@example.com", "subject": "later"},
-                         delay=3600)
+    services.jobs.submit(
+        "sendEmail", {"recipient": "a@example.com", "subject": "later"}, delay=3600
+    )
     await eventually(lambda: scheduled.text == f"{before + 1:,}", message="the live count")
     user.find(marker="logout").click()
     await user.should_see(marker="login", retries=50)
@@ -131,7 +149,8 @@ async def test_job_list_filters_searches_and_shows_new_jobs_live(user: User) -> 
     assert all(r["state"] == "succeeded" for r in table_rows(user))
     user.find(marker="state-filter").elements.pop().value = ""
     late = build_services(load_settings()).jobs.submit(
-        "sendEmail", {"recipient": "a@example.com", "subject": "late"}, delay=3600)
+        "sendEmail", {"recipient": "a@example.com", "subject": "late"}, delay=3600
+    )
     await eventually(lambda: str(late.id) in wait_ids(), message="the new job without a reload")
 
 
@@ -310,10 +329,20 @@ async def test_a_viewer_sees_no_user_or_token_management(user: User) -> None:
 
 def press(user: User, key: str) -> None:
     """A key pressed in the browser, as NiceGUI's keyboard element reports it."""
-    user.find(ui.keyboard).trigger("key", {
-        "action": "keydown", "repeat": False, "altKey": False, "ctrlKey": False,
-        "metaKey": False, "shiftKey": False, "key": key, "code": f"Key{key.upper()}",
-        "location": 0})
+    user.find(ui.keyboard).trigger(
+        "key",
+        {
+            "action": "keydown",
+            "repeat": False,
+            "altKey": False,
+            "ctrlKey": False,
+            "metaKey": False,
+            "shiftKey": False,
+            "key": key,
+            "code": f"Key{key.upper()}",
+            "location": 0,
+        },
+    )
 
 
 async def test_j_opens_the_next_job_and_r_retries_it(user: User) -> None:

@@ -11,8 +11,13 @@ from nicegui.testing import User
 from jobplatform.ui.schema_form import FormInputError, SchemaForm, field_error
 
 SCHEMA = {
-    "name": {"type": "string", "required": True, "minlength": 3, "maxlength": 10,
-             "meta": {"label": "Customer name", "help": "as on the invoice"}},
+    "name": {
+        "type": "string",
+        "required": True,
+        "minlength": 3,
+        "maxlength": 10,
+        "meta": {"label": "Customer name", "help": "as on the invoice"},
+    },
     "code": {"type": "string", "regex": r"^[A-Z]{3}$"},
     "count": {"type": "integer", "min": 1, "max": 5},
     "ratio": {"type": "number"},
@@ -21,8 +26,13 @@ SCHEMA = {
     "tags": {"type": "list", "schema": {"type": "string", "maxlength": 5}},
     "sizes": {"type": "list", "schema": {"type": "integer"}},
     "channels": {"type": "list", "allowed": ["mail", "sms"]},
-    "address": {"type": "dict", "schema": {"city": {"type": "string", "required": True},
-                                           "zip": {"type": "string", "regex": r"^\d{5}$"}}},
+    "address": {
+        "type": "dict",
+        "schema": {
+            "city": {"type": "string", "required": True},
+            "zip": {"type": "string", "regex": r"^\d{5}$"},
+        },
+    },
     "extra": {"type": "dict"},
     "note": {"type": "string"},
 }
@@ -83,9 +93,18 @@ async def test_every_kind_of_field_reads_back_as_the_document(user: User) -> Non
     user.find(marker="field-extra").type('{"k": [1, 2]}')
     user.find("Read").click()
     assert read["values"] == {
-        "name": "Ada", "code": "ABC", "count": 3, "ratio": 0.5, "urgent": True,
-        "color": "green", "tags": ["a", "b"], "sizes": [1, 2], "channels": ["sms"],
-        "address": {"city": "Graz"}, "extra": {"k": [1, 2]}, "note": 4,
+        "name": "Ada",
+        "code": "ABC",
+        "count": 3,
+        "ratio": 0.5,
+        "urgent": True,
+        "color": "green",
+        "tags": ["a", "b"],
+        "sizes": [1, 2],
+        "channels": ["sms"],
+        "address": {"city": "Graz"},
+        "extra": {"k": [1, 2]},
+        "note": 4,
     }
 
     user.find(marker="field-extra").elements.pop().value = "{not json"
@@ -93,13 +112,17 @@ async def test_every_kind_of_field_reads_back_as_the_document(user: User) -> Non
     assert read["error"].startswith("extra: not valid JSON")
 
 
-@pytest.mark.parametrize("errors, expected_unplaced", [
-    ({"name": ["required field"]}, []),
-    ({"address": [{"city": ["required field"]}]}, []),
-    ({"unknown": ["unknown field"]}, ["unknown: unknown field"]),
-])
-async def test_service_errors_are_shown_next_to_their_fields(user: User, errors,
-                                                             expected_unplaced) -> None:
+@pytest.mark.parametrize(
+    "errors, expected_unplaced",
+    [
+        ({"name": ["required field"]}, []),
+        ({"address": [{"city": ["required field"]}]}, []),
+        ({"unknown": ["unknown field"]}, ["unknown: unknown field"]),
+    ],
+)
+async def test_service_errors_are_shown_next_to_their_fields(
+    user: User, errors, expected_unplaced
+) -> None:
     forms: list[SchemaForm] = []
 
     @ui.page("/schema-errors-test")

@@ -23,12 +23,27 @@ def _chart_options() -> dict:
         "xAxis": {"type": "category", "data": []},
         "yAxis": {"type": "value", "minInterval": 1},
         "series": [
-            {"name": "succeeded", "type": "bar", "stack": "done", "data": [],
-             "itemStyle": {"color": "#21ba45"}},
-            {"name": "failed attempts", "type": "bar", "stack": "done", "data": [],
-             "itemStyle": {"color": "#f2c037"}},
-            {"name": "dead", "type": "bar", "stack": "done", "data": [],
-             "itemStyle": {"color": "#c10015"}},
+            {
+                "name": "succeeded",
+                "type": "bar",
+                "stack": "done",
+                "data": [],
+                "itemStyle": {"color": "#21ba45"},
+            },
+            {
+                "name": "failed attempts",
+                "type": "bar",
+                "stack": "done",
+                "data": [],
+                "itemStyle": {"color": "#f2c037"},
+            },
+            {
+                "name": "dead",
+                "type": "bar",
+                "stack": "done",
+                "data": [],
+                "itemStyle": {"color": "#c10015"},
+            },
         ],
     }
 
@@ -43,20 +58,26 @@ def register(services: Services) -> None:
             with ui.row().classes("w-full gap-2"):
                 counters = {}
                 for state in STATES:
-                    with ui.card().classes("q-pa-sm min-w-28").props("flat bordered") \
-                            .on("click", lambda s=state: ui.navigate.to(f"/jobs?state={s}")) \
-                            .classes("cursor-pointer"):
+                    with (
+                        ui.card()
+                        .classes("q-pa-sm min-w-28")
+                        .props("flat bordered")
+                        .on("click", lambda s=state: ui.navigate.to(f"/jobs?state={s}"))
+                        .classes("cursor-pointer")
+                    ):
                         ui.label(state).classes("text-xs opacity-70")
-                        counters[state] = ui.label("–").classes("text-2xl font-semibold") \
-                            .mark(f"count-{state}")
+                        counters[state] = (
+                            ui.label("–").classes("text-2xl font-semibold").mark(f"count-{state}")
+                        )
             with ui.row().classes("w-full gap-2 no-wrap items-start"):
                 with ui.card().classes("grow q-pa-sm").props("flat bordered"):
                     with ui.row().classes("w-full items-center"):
                         ui.label("Attempts per minute, last hour").classes("font-semibold")
                         ui.space()
                         failure = ui.label("").classes("text-sm").mark("failure-rate")
-                    chart = ui.echart(_chart_options()).classes("w-full h-64") \
-                        .mark("throughput-chart")
+                    chart = (
+                        ui.echart(_chart_options()).classes("w-full h-64").mark("throughput-chart")
+                    )
                 with ui.column().classes("w-72 gap-2"):
                     with ui.card().classes("w-full q-pa-sm").props("flat bordered"):
                         ui.label("Queue lengths").classes("font-semibold")
@@ -71,23 +92,28 @@ def register(services: Services) -> None:
                     counters[state].text = f"{count:,}"
                 hour = figures["last_hour"]
                 chart.options["xAxis"]["data"] = [m["minute"][11:16] for m in hour["minutes"]]
-                for series, outcome in zip(chart.options["series"],
-                                           ("succeeded", "failed", "dead"), strict=True):
+                for series, outcome in zip(
+                    chart.options["series"], ("succeeded", "failed", "dead"), strict=True
+                ):
                     series["data"] = [m[outcome] for m in hour["minutes"]]
                 chart.update()
                 failure.text = f"failure rate {hour['failure_rate']:.1%}"
                 queues.clear()
                 with queues:
                     for name, length in figures["queues"].items():
-                        ui.label(f"{name}: {length['pending']:,} waiting, "
-                                 f"{length['scheduled']:,} scheduled")
+                        ui.label(
+                            f"{name}: {length['pending']:,} waiting, "
+                            f"{length['scheduled']:,} scheduled"
+                        )
                 workers.clear()
                 with workers:
                     if not figures["workers"]:
                         ui.label("no worker is running").classes("text-warning")
                     for worker in figures["workers"]:
-                        ui.label(f"{worker['id']} · {', '.join(worker['queues'])} · "
-                                 f"{len(worker.get('jobs', []))} running")
+                        ui.label(
+                            f"{worker['id']} · {', '.join(worker['queues'])} · "
+                            f"{len(worker.get('jobs', []))} running"
+                        )
 
             await refresh()
             ui.timer(REFRESH_SECONDS, refresh)

@@ -26,8 +26,13 @@ from jobplatform.ui.shell import frame
 PAGE_SIZE = 50
 REFRESH_SECONDS = 1.0  # how often the state counters are read to notice a change
 REQUERY_SECONDS = 15.0  # the list is queried again at least this often even without one
-TIME_RANGES = {"any": None, "15m": timedelta(minutes=15), "1h": timedelta(hours=1),
-               "24h": timedelta(days=1), "7d": timedelta(days=7)}
+TIME_RANGES = {
+    "any": None,
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(days=1),
+    "7d": timedelta(days=7),
+}
 COLUMNS = [
     {"name": "id", "label": "ID", "field": "id", "align": "left"},
     {"name": "name", "label": "Type", "field": "name", "align": "left"},
@@ -37,9 +42,15 @@ COLUMNS = [
     {"name": "error", "label": "Last error", "field": "error", "align": "left"},
     {"name": "actions", "label": "", "field": "id", "align": "right"},
 ]
-STATE_COLORS = {"queued": "grey", "scheduled": "blue-grey", "running": "primary",
-                "retrying": "warning", "succeeded": "positive", "dead": "negative",
-                "cancelled": "grey-7"}
+STATE_COLORS = {
+    "queued": "grey",
+    "scheduled": "blue-grey",
+    "running": "primary",
+    "retrying": "warning",
+    "succeeded": "positive",
+    "dead": "negative",
+    "cancelled": "grey-7",
+}
 ID_CELL = """<q-td :props="props" :class="props.row.open ? 'bg-primary text-white' : ''"
   class="font-mono text-xs">{{ props.value }}</q-td>"""
 STATE_CELL = """<q-td :props="props"><q-badge :color="props.row.color">{{ props.value }}
@@ -65,63 +76,125 @@ def row_of(job: Job, open_id: str | None) -> dict:
 
 def register(services: Services) -> None:
     @ui.page("/jobs", title="Jobs · jobplatform")
-    async def jobs_page(state: str | None = None, type: str | None = None,  # noqa: A002
-                        q: str = "", job: str | None = None) -> None:
+    async def jobs_page(
+        state: str | None = None,
+        type: str | None = None,  # noqa: A002
+        q: str = "",
+        job: str | None = None,
+    ) -> None:
         user = require_login()
         if user is None:
             return
         # cursors[i] starts page i+1 (keyset pages); total is counted with the first page
-        view = {"cursors": [None], "open": job, "signature": None, "total": (0, False),
-                "marker": None, "queried": 0.0}
+        view = {
+            "cursors": [None],
+            "open": job,
+            "signature": None,
+            "total": (0, False),
+            "marker": None,
+            "queried": 0.0,
+        }
         with frame("Jobs", services, user) as shell:
             with ui.row().classes("w-full items-center gap-2 no-wrap"):
-                search = ui.input(placeholder="Search: id, error, key, user  ( / )", value=q) \
-                    .props("dense outlined clearable debounce=300").classes("w-72") \
+                search = (
+                    ui.input(placeholder="Search: id, error, key, user  ( / )", value=q)
+                    .props("dense outlined clearable debounce=300")
+                    .classes("w-72")
                     .mark("search")
-                state_filter = ui.select({"": "any state", **{s: s for s in STATES}},
-                                         value=state if state in STATES else "", label="State") \
-                    .props("dense outlined").classes("w-36").mark("state-filter")
+                )
+                state_filter = (
+                    ui.select(
+                        {"": "any state", **{s: s for s in STATES}},
+                        value=state if state in STATES else "",
+                        label="State",
+                    )
+                    .props("dense outlined")
+                    .classes("w-36")
+                    .mark("state-filter")
+                )
                 types = sorted(services.host.job_types)
-                type_filter = ui.select({"": "any type", **{t: t for t in types}},
-                                        value=type if type in types else "", label="Type") \
-                    .props("dense outlined").classes("w-40").mark("type-filter")
-                range_filter = ui.select({k: "any time" if k == "any" else f"last {k}"
-                                          for k in TIME_RANGES}, value="any", label="Created") \
-                    .props("dense outlined").classes("w-32").mark("range-filter")
-                sort = ui.select({"newest": "newest first", "oldest": "oldest first"},
-                                 value="newest", label="Sort").props("dense outlined") \
-                    .classes("w-36").mark("sort")
+                type_filter = (
+                    ui.select(
+                        {"": "any type", **{t: t for t in types}},
+                        value=type if type in types else "",
+                        label="Type",
+                    )
+                    .props("dense outlined")
+                    .classes("w-40")
+                    .mark("type-filter")
+                )
+                range_filter = (
+                    ui.select(
+                        {k: "any time" if k == "any" else f"last {k}" for k in TIME_RANGES},
+                        value="any",
+                        label="Created",
+                    )
+                    .props("dense outlined")
+                    .classes("w-32")
+                    .mark("range-filter")
+                )
+                sort = (
+                    ui.select(
+                        {"newest": "newest first", "oldest": "oldest first"},
+                        value="newest",
+                        label="Sort",
+                    )
+                    .props("dense outlined")
+                    .classes("w-36")
+                    .mark("sort")
+                )
                 ui.space()
-                bulk_retry = ui.button("Retry selected", icon="replay") \
-                    .props("dense outline no-caps").mark("bulk-retry")
-                bulk_cancel = ui.button("Cancel selected", icon="cancel") \
-                    .props("dense outline no-caps").mark("bulk-cancel")
+                bulk_retry = (
+                    ui.button("Retry selected", icon="replay")
+                    .props("dense outline no-caps")
+                    .mark("bulk-retry")
+                )
+                bulk_cancel = (
+                    ui.button("Cancel selected", icon="cancel")
+                    .props("dense outline no-caps")
+                    .mark("bulk-cancel")
+                )
             with ui.row().classes("w-full no-wrap items-start gap-2"):
                 with ui.column().classes("grow gap-1").style("min-width: 0"):
-                    table = ui.table(columns=COLUMNS, rows=[], row_key="id",
-                                     selection="multiple", pagination=0) \
-                        .props("dense flat bordered hide-bottom") \
-                        .classes("job-table w-full").mark("job-table")
+                    table = (
+                        ui.table(
+                            columns=COLUMNS,
+                            rows=[],
+                            row_key="id",
+                            selection="multiple",
+                            pagination=0,
+                        )
+                        .props("dense flat bordered hide-bottom")
+                        .classes("job-table w-full")
+                        .mark("job-table")
+                    )
                     table.add_slot("body-cell-id", ID_CELL)
                     table.add_slot("body-cell-state", STATE_CELL)
                     table.add_slot("body-cell-actions", ACTIONS_CELL)
                     with ui.row().classes("items-center gap-2"):
-                        previous = ui.button(icon="chevron_left").props("dense flat") \
-                            .mark("previous-page")
+                        previous = (
+                            ui.button(icon="chevron_left").props("dense flat").mark("previous-page")
+                        )
                         page_label = ui.label("").classes("text-sm").mark("page-label")
-                        following = ui.button(icon="chevron_right").props("dense flat") \
-                            .mark("next-page")
-                panel = ui.card().classes("detail-panel w-[30rem] shrink-0 q-pa-sm") \
-                    .props("flat bordered") \
+                        following = (
+                            ui.button(icon="chevron_right").props("dense flat").mark("next-page")
+                        )
+                panel = (
+                    ui.card()
+                    .classes("detail-panel w-[30rem] shrink-0 q-pa-sm")
+                    .props("flat bordered")
                     .mark("detail-panel")
+                )
             detail = JobDetail(panel, services, user, on_change=lambda: refresh(force=True))
 
             def current_filter() -> JobFilter:
                 span = TIME_RANGES.get(range_filter.value)
-                return JobFilter(states=(state_filter.value,) if state_filter.value else (),
-                                 types=(type_filter.value,) if type_filter.value else (),
-                                 created_after=utcnow() - span if span else None,
-                                 text=(search.value or "").strip() or None)
+                return JobFilter(
+                    states=(state_filter.value,) if state_filter.value else (),
+                    types=(type_filter.value,) if type_filter.value else (),
+                    created_after=utcnow() - span if span else None,
+                    text=(search.value or "").strip() or None,
+                )
 
             async def tick() -> None:
                 """Query the list again only when the counters say something changed."""
@@ -136,8 +209,13 @@ def register(services: Services) -> None:
             async def refresh(force: bool = False) -> None:
                 view["queried"] = time.monotonic()
                 cursors = view["cursors"]
-                result = await blocking.call(find_jobs, current_filter(), order=sort.value,
-                                             limit=PAGE_SIZE, cursor=cursors[-1])
+                result = await blocking.call(
+                    find_jobs,
+                    current_filter(),
+                    order=sort.value,
+                    limit=PAGE_SIZE,
+                    cursor=cursors[-1],
+                )
                 if result.total is not None:
                     view["total"] = (result.total, result.total_capped)
                 rows = [row_of(j, view["open"]) for j in result.jobs]
@@ -149,8 +227,9 @@ def register(services: Services) -> None:
                 first = (len(cursors) - 1) * PAGE_SIZE
                 count, capped = view["total"]
                 total = f"more than {count:,}" if capped else f"{count:,}"
-                page_label.text = (f"{first + 1}–{first + len(rows)} of {total}" if rows
-                                   else "no jobs match")
+                page_label.text = (
+                    f"{first + 1}–{first + len(rows)} of {total}" if rows else "no jobs match"
+                )
                 previous.enabled = len(cursors) > 1
                 following.enabled = result.next_cursor is not None
                 view["next"] = result.next_cursor
@@ -181,8 +260,9 @@ def register(services: Services) -> None:
                 if not ids:
                     ui.notify("Select jobs first (the boxes on the left).", type="warning")
                     return
-                done = await (retry_jobs(services, ids) if action == "retry"
-                              else cancel_jobs(services, ids))
+                done = await (
+                    retry_jobs(services, ids) if action == "retry" else cancel_jobs(services, ids)
+                )
                 if done:
                     table.selected = []
                     await refresh(force=True)
@@ -214,4 +294,3 @@ def register(services: Services) -> None:
             await detail.show(job)
             await refresh(force=True)
             ui.timer(REFRESH_SECONDS, tick)
-

@@ -28,8 +28,9 @@ def register(services: Services) -> None:
                 error.text = "Enter your username and password."
                 return
             try:
-                user = await blocking.call(check_login, services.limiter, client_ip,
-                                           username.value, password.value)
+                user = await blocking.call(
+                    check_login, services.limiter, client_ip, username.value, password.value
+                )
             except (LoginFailed, Limited) as exc:
                 error.text = f"Login failed: {exc}"
                 return
@@ -41,10 +42,13 @@ def register(services: Services) -> None:
 
         with ui.card().classes("absolute-center w-80"):
             ui.label("jobplatform").classes("text-xl font-semibold")
-            username = ui.input("Username").props("autofocus").classes("w-full") \
-                .mark("username")
-            password = ui.input("Password", password=True).classes("w-full").mark("password") \
+            username = ui.input("Username").props("autofocus").classes("w-full").mark("username")
+            password = (
+                ui.input("Password", password=True)
+                .classes("w-full")
+                .mark("password")
                 .on("keydown.enter", submit)
+            )
             error = ui.label("").classes("text-negative text-sm").mark("login-error")
             ui.button("Log in", on_click=submit).classes("w-full").mark("login")
 

@@ -26,16 +26,26 @@ def register(services: Services) -> None:
             names = {name: f"{t.title or name} ({name})" for name, t in sorted(job_types.items())}
             chosen = type if type in job_types else next(iter(names))
             with ui.card().classes("w-full max-w-3xl q-pa-md"):
-                select = ui.select(names, value=chosen, label="Job type").classes("w-full") \
+                select = (
+                    ui.select(names, value=chosen, label="Job type")
+                    .classes("w-full")
                     .mark("job-type")
+                )
                 form_area = ui.column().classes("w-full gap-1")
                 with ui.expansion("Options: delay, priority, idempotency key").classes("w-full"):
-                    delay = ui.number("Delay (seconds)", min=0, max=365 * 86400) \
-                        .classes("w-full").mark("delay")
-                    priority = ui.number("Priority (-100 to 100)", min=-100, max=100,
-                                         precision=0).classes("w-full").mark("priority")
-                    idempotency_key = ui.input("Idempotency key").classes("w-full") \
-                        .mark("idempotency-key")
+                    delay = (
+                        ui.number("Delay (seconds)", min=0, max=365 * 86400)
+                        .classes("w-full")
+                        .mark("delay")
+                    )
+                    priority = (
+                        ui.number("Priority (-100 to 100)", min=-100, max=100, precision=0)
+                        .classes("w-full")
+                        .mark("priority")
+                    )
+                    idempotency_key = (
+                        ui.input("Idempotency key").classes("w-full").mark("idempotency-key")
+                    )
                 problems = ui.label("").classes("text-negative text-sm").mark("form-problems")
                 submit_button = ui.button("Submit job", icon="send").mark("submit")
 
@@ -62,10 +72,14 @@ def register(services: Services) -> None:
                     return
                 try:
                     job = await blocking.call(
-                        services.jobs.submit, select.value, values, created_by=user["username"],
+                        services.jobs.submit,
+                        select.value,
+                        values,
+                        created_by=user["username"],
                         delay=delay.value or None,
                         priority=int(priority.value) if priority.value is not None else None,
-                        idempotency_key=idempotency_key.value or None)
+                        idempotency_key=idempotency_key.value or None,
+                    )
                 except InvalidJobData as exc:
                     unplaced = form.show_errors(exc.details or {})
                     problems.text = "; ".join([exc.message, *unplaced])

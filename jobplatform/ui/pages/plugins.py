@@ -21,8 +21,12 @@ def register(services: Services) -> None:
             if not services.host.plugins:
                 ui.label("No plugins are installed.")
             for record in services.host.plugins.values():
-                with ui.card().classes("w-full q-pa-sm").props("flat bordered") \
-                        .mark(f"plugin-{record.name}"):
+                with (
+                    ui.card()
+                    .classes("w-full q-pa-sm")
+                    .props("flat bordered")
+                    .mark(f"plugin-{record.name}")
+                ):
                     with ui.row().classes("items-center gap-2"):
                         ui.label(record.name).classes("text-base font-semibold")
                         ui.label(record.version or "no version").classes("text-xs opacity-70")
@@ -34,13 +38,18 @@ def register(services: Services) -> None:
                     for name in record.job_types:
                         job_type = services.host.job_types[name]
                         retry = job_type.retry
-                        rows.append({
-                            "name": name, "title": job_type.title or name,
-                            "queue": job_type.queue, "timeout": job_type.timeout,
-                            "retry": f"{retry.max_attempts} attempts, {retry.initial_delay:g}s "
-                                     f"× {retry.backoff_factor:g}, max {retry.max_delay:g}s, "
-                                     f"jitter {retry.jitter:g}",
-                        })
+                        rows.append(
+                            {
+                                "name": name,
+                                "title": job_type.title or name,
+                                "queue": job_type.queue,
+                                "timeout": job_type.timeout,
+                                "retry": f"{retry.max_attempts} attempts, {retry.initial_delay:g}s "
+                                f"× {retry.backoff_factor:g}, max {retry.max_delay:g}s, "
+                                f"jitter {retry.jitter:g}",
+                            }
+                        )
                     if rows:
-                        ui.table(rows=rows, row_key="name").props("dense flat bordered") \
-                            .classes("w-full")
+                        ui.table(rows=rows, row_key="name").props("dense flat bordered").classes(
+                            "w-full"
+                        )

@@ -26,10 +26,15 @@ def register(services: Services) -> None:
                 ui.label("New API token").classes("font-semibold")
                 with ui.row().classes("items-end gap-2"):
                     name = ui.input("Name").props("dense").mark("token-name")
-                    role = ui.select(list(ROLES), value="operator", label="Role") \
-                        .props("dense").classes("w-32").mark("token-role")
-                    create = ui.button("Create", icon="key").props("dense no-caps") \
-                        .mark("create-token")
+                    role = (
+                        ui.select(list(ROLES), value="operator", label="Role")
+                        .props("dense")
+                        .classes("w-32")
+                        .mark("token-role")
+                    )
+                    create = (
+                        ui.button("Create", icon="key").props("dense no-caps").mark("create-token")
+                    )
                 shown = ui.column().classes("w-full")
             listing = ui.column().classes("w-full gap-1").mark("token-list")
 
@@ -38,8 +43,11 @@ def register(services: Services) -> None:
                 listing.clear()
                 with listing:
                     for record in records:
-                        with ui.row().classes("w-full items-center gap-2 q-px-sm") \
-                                .mark(f"token-{record.name}"):
+                        with (
+                            ui.row()
+                            .classes("w-full items-center gap-2 q-px-sm")
+                            .mark(f"token-{record.name}")
+                        ):
                             ui.label(record.name).classes("w-48")
                             ui.label(record.role).classes("w-24")
                             ui.label(f"{record.prefix}…").classes("font-mono text-xs")
@@ -48,9 +56,11 @@ def register(services: Services) -> None:
                             if record.revoked_at:
                                 ui.badge("revoked", color="grey")
                             else:
-                                ui.button("Revoke", on_click=lambda r=record: revoke(str(r.id))) \
-                                    .props("dense flat no-caps color=negative") \
-                                    .mark(f"revoke-{record.name}")
+                                ui.button(
+                                    "Revoke", on_click=lambda r=record: revoke(str(r.id))
+                                ).props("dense flat no-caps color=negative").mark(
+                                    f"revoke-{record.name}"
+                                )
 
             async def add() -> None:
                 if not allowed(ADMINISTER, "create API tokens"):
@@ -59,17 +69,20 @@ def register(services: Services) -> None:
                     ui.notify("Give the token a name that says who uses it.", type="negative")
                     return
                 try:
-                    _, token = await blocking.call(create_api_token, name.value or "",
-                                                   role.value, user["username"])
+                    _, token = await blocking.call(
+                        create_api_token, name.value or "", role.value, user["username"]
+                    )
                 except AccountError as exc:
                     ui.notify(f"Could not create the token: {exc}", type="negative")
                     return
                 shown.clear()
                 with shown:
-                    ui.label("Copy the token now; it is not shown again:") \
-                        .classes("text-sm text-warning")
-                    ui.input(value=token).props("readonly dense outlined") \
-                        .classes("w-full font-mono").mark("new-token")
+                    ui.label("Copy the token now; it is not shown again:").classes(
+                        "text-sm text-warning"
+                    )
+                    ui.input(value=token).props("readonly dense outlined").classes(
+                        "w-full font-mono"
+                    ).mark("new-token")
                 name.value = ""
                 await show()
 

@@ -53,12 +53,20 @@ def register(services: Services) -> None:
                 ui.label("New user").classes("font-semibold")
                 with ui.row().classes("items-end gap-2"):
                     name = ui.input("Username").props("dense").mark("new-username")
-                    password = ui.input("Password", password=True).props("dense") \
-                        .mark("new-password")
-                    role = ui.select(list(ROLES), value="viewer", label="Role") \
-                        .props("dense").classes("w-32").mark("new-role")
-                    create = ui.button("Create", icon="person_add").props("dense no-caps") \
+                    password = (
+                        ui.input("Password", password=True).props("dense").mark("new-password")
+                    )
+                    role = (
+                        ui.select(list(ROLES), value="viewer", label="Role")
+                        .props("dense")
+                        .classes("w-32")
+                        .mark("new-role")
+                    )
+                    create = (
+                        ui.button("Create", icon="person_add")
+                        .props("dense no-caps")
                         .mark("create-user")
+                    )
             listing = ui.column().classes("w-full gap-1").mark("user-list")
 
             async def show() -> None:
@@ -69,31 +77,39 @@ def register(services: Services) -> None:
                         _user_row(account)
 
             def _user_row(account) -> None:
-                with ui.row().classes("w-full items-center gap-2 q-px-sm") \
-                        .mark(f"user-{account.username}"):
+                with (
+                    ui.row()
+                    .classes("w-full items-center gap-2 q-px-sm")
+                    .mark(f"user-{account.username}")
+                ):
                     ui.label(account.username).classes("w-48 font-mono")
-                    ui.select(list(ROLES), value=account.role,
-                              on_change=lambda e, a=account.username: change_role(a, e.value)) \
-                        .props("dense").classes("w-32").mark(f"role-{account.username}")
-                    ui.badge("disabled" if account.disabled else "active",
-                             color="grey" if account.disabled else "positive")
+                    ui.select(
+                        list(ROLES),
+                        value=account.role,
+                        on_change=lambda e, a=account.username: change_role(a, e.value),
+                    ).props("dense").classes("w-32").mark(f"role-{account.username}")
+                    ui.badge(
+                        "disabled" if account.disabled else "active",
+                        color="grey" if account.disabled else "positive",
+                    )
                     ui.space()
-                    ui.button("Enable" if account.disabled else "Disable",
-                              on_click=lambda a=account: toggle(a.username, not a.disabled)) \
-                        .props("dense flat no-caps").mark(f"toggle-{account.username}")
-                    ui.button("Reset password",
-                              on_click=lambda a=account.username: reset_dialog(a)) \
-                        .props("dense flat no-caps").mark(f"reset-{account.username}")
+                    ui.button(
+                        "Enable" if account.disabled else "Disable",
+                        on_click=lambda a=account: toggle(a.username, not a.disabled),
+                    ).props("dense flat no-caps").mark(f"toggle-{account.username}")
+                    ui.button(
+                        "Reset password", on_click=lambda a=account.username: reset_dialog(a)
+                    ).props("dense flat no-caps").mark(f"reset-{account.username}")
 
             async def change_role(username: str, new_role: str) -> None:
-                await _admin_action(f"change the role of '{username}'", update_user, username,
-                                    role=new_role)
+                await _admin_action(
+                    f"change the role of '{username}'", update_user, username, role=new_role
+                )
                 await show()
 
             async def toggle(username: str, disable: bool) -> None:
                 verb = "disable" if disable else "enable"
-                await _admin_action(f"{verb} '{username}'", update_user, username,
-                                    disabled=disable)
+                await _admin_action(f"{verb} '{username}'", update_user, username, disabled=disable)
                 await show()
 
             def reset_dialog(username: str) -> None:
@@ -102,8 +118,12 @@ def register(services: Services) -> None:
                     new = ui.input("Password", password=True).mark("reset-password")
 
                     async def save() -> None:
-                        if await _admin_action(f"reset the password of '{username}'",
-                                               set_password, username, new.value or ""):
+                        if await _admin_action(
+                            f"reset the password of '{username}'",
+                            set_password,
+                            username,
+                            new.value or "",
+                        ):
                             dialog.close()
 
                     with ui.row():
@@ -113,11 +133,19 @@ def register(services: Services) -> None:
 
             async def add() -> None:
                 if not re.fullmatch(USERNAME_PATTERN, name.value or ""):
-                    ui.notify("A username is 1-64 letters, digits or . _ @ -, starting with a "
-                              "letter or digit.", type="negative")
+                    ui.notify(
+                        "A username is 1-64 letters, digits or . _ @ -, starting with a "
+                        "letter or digit.",
+                        type="negative",
+                    )
                     return
-                if await _admin_action(f"create user '{name.value}'", create_user,
-                                       name.value or "", password.value or "", role.value):
+                if await _admin_action(
+                    f"create user '{name.value}'",
+                    create_user,
+                    name.value or "",
+                    password.value or "",
+                    role.value,
+                ):
                     name.value = password.value = ""
                     await show()
 

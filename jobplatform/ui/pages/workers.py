@@ -26,20 +26,29 @@ def register(services: Services) -> None:
         if user is None:
             return
         with frame("Workers", services, user):
-            table = ui.table(columns=COLUMNS, rows=[], row_key="id") \
-                .props("dense flat bordered").classes("w-full").mark("worker-table")
-            empty = ui.label("No worker is running: start one with `jobplatform worker`.") \
-                .classes("text-warning")
+            table = (
+                ui.table(columns=COLUMNS, rows=[], row_key="id")
+                .props("dense flat bordered")
+                .classes("w-full")
+                .mark("worker-table")
+            )
+            empty = ui.label("No worker is running: start one with `jobplatform worker`.").classes(
+                "text-warning"
+            )
 
             async def refresh() -> None:
                 workers = await blocking.call(data.workers_online, services)
-                table.rows = [{
-                    "id": w["id"], "queues": ", ".join(w["queues"]),
-                    "concurrency": w.get("concurrency"),
-                    "host": f"{w.get('host')} (pid {w.get('pid')})",
-                    "current": ", ".join(w.get("jobs", [])) or "idle",
-                    "seen": w["seen_at"].strftime("%H:%M:%S") if w.get("seen_at") else "",
-                } for w in workers]
+                table.rows = [
+                    {
+                        "id": w["id"],
+                        "queues": ", ".join(w["queues"]),
+                        "concurrency": w.get("concurrency"),
+                        "host": f"{w.get('host')} (pid {w.get('pid')})",
+                        "current": ", ".join(w.get("jobs", [])) or "idle",
+                        "seen": w["seen_at"].strftime("%H:%M:%S") if w.get("seen_at") else "",
+                    }
+                    for w in workers
+                ]
                 table.update()
                 empty.visible = not workers
 
