@@ -16,10 +16,12 @@ from jobplatform.plugins.manifest import ManifestError
 def _web(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from jobplatform.jobs.reconciler import start_reconciler
     from jobplatform.web import create_app
 
     settings = load_settings()
     app = create_app(settings)
+    start_reconciler(settings, app.state.services)  # the workers run one each too
     # log_config=None: uvicorn's own lines go through jobplatform.logs like every other line
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                 log_level=settings.log_level.lower(), access_log=False,

@@ -15,7 +15,6 @@ from jobplatform.api.security import install_security
 from jobplatform.auth.production import check_secrets, check_stored_admin
 from jobplatform.auth.users import ensure_admin
 from jobplatform.config import Settings
-from jobplatform.jobs.reconciler import start_reconciler
 from jobplatform.services import Services, build_services
 
 log = logging.getLogger("jobplatform.web")
@@ -32,7 +31,6 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         print(f"Created user 'admin' with generated password: {generated}\n"
               "It is shown only this once; only its hash is stored.", flush=True)
     check_stored_admin(settings)
-    start_reconciler(settings, svc)
     app = FastAPI(title="jobplatform", version="0.1.0", openapi_url="/api/openapi.json",
                   docs_url="/api/docs", redoc_url=None)
     app.state.services = svc

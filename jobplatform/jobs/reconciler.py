@@ -26,6 +26,7 @@ import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from jobplatform.config import Settings
 from jobplatform.jobs import retention
@@ -35,6 +36,9 @@ from jobplatform.jobs.models import DEAD, QUEUED, RUNNING, WAITING, Attempt, Job
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.stats import StatsRecorder, recount
 from jobplatform.plugins.host import PluginHost
+
+if TYPE_CHECKING:
+    from jobplatform.services import Services
 
 log = logging.getLogger("jobplatform.reconciler")
 RECOUNT_SECONDS = 600.0
@@ -156,8 +160,8 @@ class Reconciler:
                 log.warning("reconciler round failed: %s", exc)
 
 
-def start_reconciler(settings: Settings, services) -> Reconciler:
-    """Run a reconciler in this (web) process, beside the ones in the workers."""
+def start_reconciler(settings: Settings, services: Services) -> Reconciler:
+    """Run a reconciler in this web process (`jobplatform web`), beside the workers' ones."""
     owner = f"web:{socket.gethostname()}:{os.getpid()}"
     return Reconciler(settings, services.host, services.queue, services.jobs.stats,
                       owner=owner).start()
