@@ -91,7 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--submits", type=int, default=2000, help="POST /api/jobs requests")
-    parser.add_argument("--lists", type=int, default=100, help="GET /api/jobs requests")
+    parser.add_argument("--lists", type=int, default=20, help="GET /api/jobs requests")
     parser.add_argument("--history", type=int, default=100_000)
     parser.add_argument("--mongo-uri", help="a MongoDB to use instead of a private FerretDB")
     args = parser.parse_args()
@@ -131,16 +131,20 @@ def main() -> None:
               f"{args.clients} concurrent clients in this process")
         print(f"web process RSS idle: {rss_mb(web.pid):.0f} MiB")
 
-        sampler = PeakRss(web.pid)
-        sampler.start()
+        samplers = {"web process": PeakRss(web.pid)}
+        if not args.mongo_uri:
+            samplers["FerretDB"] = PeakRss(services[-1].process.pid)
+        for sampler in samplers.values():
+            sampler.start()
         report("POST /api/jobs", *asyncio.run(drive(
             url, tokens, args.submits, lambda http: http.post("/api/jobs", json=EMAIL))))
         report("GET /api/jobs (first page of 50)", *asyncio.run(drive(
             url, tokens, args.lists, lambda http: http.get("/api/jobs"))))
         report("GET /api/jobs?state=dead", *asyncio.run(drive(
             url, tokens, args.lists, lambda http: http.get("/api/jobs?state=dead"))))
-        sampler.running = False
-        print(f"web process RSS peak under load: {sampler.peak:.0f} MiB")
+        for name, sampler in samplers.items():
+            sampler.running = False
+            print(f"{name} RSS peak under load: {sampler.peak:.0f} MiB")
     finally:
         web.terminate()
         web.wait(30)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
@@ -21,6 +23,12 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 JobState = Literal["queued", "scheduled", "running", "retrying", "succeeded", "dead", "cancelled"]
 MAX_BATCH = 500
 MAX_BULK_RETRY = 1000
+# History queries running at once in this process; more wait their turn. On MongoDB a page
+# is an index walk; FerretDB 1.x sorts the whole matching history in memory for each one,
+# and fifty at once took it past 12 GB, so this bounds memory rather than speed.
+MAX_LIST_QUERIES = 4
+_list_slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+    WeakKeyDictionary()
 LIST_PARAMS = {"state", "name", "created_after", "created_before", "q", "order", "limit",
                "cursor"}
 
@@ -208,8 +216,10 @@ async def list_jobs(
                            created_after=_naive_utc(created_after),
                            created_before=_naive_utc(created_before), text=q)
     try:
-        page = await run_in_threadpool(find_jobs, job_filter, order=order, limit=limit,
-                                       cursor=cursor)
+        loop = asyncio.get_running_loop()
+        async with _list_slots.setdefault(loop, asyncio.Semaphore(MAX_LIST_QUERIES)):
+            page = await run_in_threadpool(find_jobs, job_filter, order=order, limit=limit,
+                                           cursor=cursor)
     except InvalidCursor as exc:
         raise ApiError(422, str(exc), details={"cursor": [str(exc)]}) from None
     return {"jobs": [j.describe(with_attempts=False) for j in page.jobs],
