@@ -74,9 +74,10 @@ class JobDetail:
             ui.label(text).classes("text-sm opacity-70")
 
     async def _act(self, action: Callable[[Services, list[str]], Awaitable[int]]) -> None:
-        if await action(self.services, [self.job_id]):
-            self.version = None
-            await self.on_change()
+        with self.panel:  # the clicked button may be redrawn away while the action runs
+            if await action(self.services, [self.job_id]):
+                self.version = None
+                await self.on_change()
 
     def _draw(self, job: Job) -> None:
         self.panel.clear()
