@@ -12,7 +12,9 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from jobplatform import db
@@ -104,6 +106,22 @@ class Engine:
 
     def path(self, name: str) -> str:
         return str(self.tmp / name)
+
+
+@contextmanager
+def private_engine(name: str, tmp: Path, redis_uri: str, mongo_server: str,
+                   session_mongo_uri: str, **env: str) -> Iterator[Engine]:
+    """An engine with a database of its own on the session's MongoDB server and a Redis
+    database of its own, so that no other process's reconciler acts on its jobs. Gives
+    the session's database back to this process's MongoEngine connection afterwards."""
+    redis_db = {"retries": 3, "submit": 4, "shutdown": 5, "retention": 6}[name]
+    engine = Engine(tmp, redis_uri.rsplit("/", 1)[0] + f"/{redis_db}",
+                    f"{mongo_server}engine_{name}_{uuid.uuid4().hex[:8]}", **env)
+    try:
+        yield engine
+    finally:
+        engine.close()
+        db.connect(load_settings(mongo_uri=session_mongo_uri))
 
 
 def wait_final(job_ids: Iterable[str], timeout: float = 60) -> dict[str, Job]:

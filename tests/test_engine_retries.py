@@ -9,7 +9,7 @@ import itertools
 import pytest
 
 from jobplatform.jobs.service import InvalidJobData
-from tests.engine_harness import Engine, reload, wait_final
+from tests.engine_harness import private_engine, reload, wait_final
 from tests.plugins.testjobs import FAST_RETRIES
 
 # Huey's schedule keeps whole seconds (the eta is rounded up) and is read once a second
@@ -17,12 +17,11 @@ SCHEDULE_LATENESS = 2.0
 
 
 @pytest.fixture(scope="module")
-def engine(redis_uri, mongo_uri, tmp_path_factory):
-    engine = Engine(tmp_path_factory.mktemp("engine-retries"),
-                    redis_uri.rsplit("/", 1)[0] + "/3", mongo_uri)
-    engine.worker()
-    yield engine
-    engine.close()
+def engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+    with private_engine("retries", tmp_path_factory.mktemp("retries"), redis_uri, mongo_server,
+                        mongo_uri) as engine:
+        engine.worker()
+        yield engine
 
 
 def test_backoff_delays_follow_the_policy(engine):

@@ -14,17 +14,16 @@ from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.jobs.models import Job
 from jobplatform.jobs.service import InvalidTransition
 from jobplatform.jobs.stats import read_stats
-from tests.engine_harness import Engine, reload, wait_final
+from tests.engine_harness import Engine, private_engine, reload, wait_final
 from tests.helpers import wait_until
 
 
 @pytest.fixture(scope="module")
-def engine(redis_uri, mongo_uri, tmp_path_factory):
-    engine = Engine(tmp_path_factory.mktemp("engine-submit"),
-                    redis_uri.rsplit("/", 1)[0] + "/4", mongo_uri)
-    engine.worker("--queues", "tests", "--concurrency", "1")
-    yield engine
-    engine.close()
+def engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+    with private_engine("submit", tmp_path_factory.mktemp("submit"), redis_uri, mongo_server,
+                        mongo_uri) as engine:
+        engine.worker("--queues", "tests", "--concurrency", "1")
+        yield engine
 
 
 def hold(engine: Engine, name: str) -> tuple[Job, Path, Path]:

@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine_harness import Engine, reload, wait_final
+from tests.engine_harness import Engine, private_engine, reload, wait_final
 from tests.helpers import wait_until
 
 
 @pytest.fixture(scope="module")
-def shared_engine(redis_uri, mongo_uri, tmp_path_factory):
-    engine = Engine(tmp_path_factory.mktemp("shutdown"), redis_uri.rsplit("/", 1)[0] + "/5",
-                    mongo_uri)
-    yield engine
-    engine.close()
+def shared_engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+    with private_engine("shutdown", tmp_path_factory.mktemp("shutdown"), redis_uri, mongo_server,
+                        mongo_uri) as engine:
+        yield engine
 
 
 @pytest.fixture
