@@ -1,0 +1,173 @@
+"""How long the admin app's job list takes to render on the server, with a large history.
+
+Fills a MongoDB (a private FerretDB, or the one MONGO_URI names) with N jobs (default
+100,000), then opens the job list through NiceGUI's simulated user: the page is built in
+this process, and the time from the request until its table holds the first rows (the
+MongoDB query included) is the server time (no network, no browser). Measured: the first
+page, a filtered page (state=dead), a text search, and the bare `find_jobs` query of each.
+Prints figures; asserts nothing.
+
+    .venv/bin/python bench/ui.py [--jobs 100000] [--runs 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bson import ObjectId
+
+ROOT = Path(__file__).resolve().parent.parent
+# finished jobs only: the reconciler would re-enqueue waiting jobs that have no message
+STATES = ["succeeded"] * 94 + ["dead"] * 5 + ["cancelled"]
+PASSWORD = "bench-admin-password-0123"
+
+
+def fill(count: int) -> None:
+    """Insert `count` finished-looking jobs spread over the last week, newest last."""
+    from jobplatform.jobs.models import Job, utcnow
+
+    collection = Job._get_collection()
+    collection.delete_many({})
+    now, rng, batch = utcnow(), random.Random(7), []
+    for i in range(count):
+        created = now - timedelta(seconds=(count - i) * 604800 / count)
+        state = rng.choice(STATES)
+        batch.append(
+            {
+                "_id": ObjectId(),
+                "type": "sendEmail",
+                "state": state,
+                "queue": "email",
+                "priority": 0,
+                "max_attempts": 3,
+                "attempt_count": 1,
+                "attempts": [],
+                "data": {"recipient": f"user{i}@example.com", "subject": f"Message {i}"},
+                "error": "PermanentError: 550 no such user" if state == "dead" else None,
+                "idempotency_key": f"bench-{i}",
+                "created_by": "bench",
+                "created_at": created,
+                "updated_at": created,
+                "finished_at": created,
+            }
+        )
+        if len(batch) == 5000:
+            collection.insert_many(batch, ordered=False)
+            batch = []
+    if batch:
+        collection.insert_many(batch, ordered=False)
+
+
+def timed(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p95 = ordered[max(0, round(len(ordered) * 0.95) - 1)]
+    return (
+        f"median {statistics.median(ordered):7.1f} ms   p95 {p95:7.1f} ms   "
+        f"max {ordered[-1]:7.1f} ms"
+    )
+
+
+async def measure(runs: int) -> None:
+    from nicegui.testing.user_simulation import user_simulation
+
+    from jobplatform.jobs.query import JobFilter, find_jobs
+
+    main = Path(tempfile.mkdtemp()) / "bench_main.py"
+    main.write_text(
+        "from jobplatform.config import load_settings\n"
+        "from jobplatform.web import create_app\n"
+        "create_app(load_settings())\n"
+    )
+    pages = {
+        "first page (50 newest)": ("/jobs", JobFilter()),
+        "filtered: state=dead": ("/jobs?state=dead", JobFilter(states=("dead",))),
+        "search: 'user99'": ("/jobs?q=user99", JobFilter(text="user99")),
+    }
+    async with user_simulation(main_file=main) as user:
+        await user.open("/login")
+        user.find(marker="username").type("admin")
+        user.find(marker="password").type(PASSWORD)
+        user.find(marker="login").click()
+        await user.should_see("Attempts per minute", retries=100)
+        for label, (path, job_filter) in pages.items():
+            page_ms, query_ms = [], []
+            for _ in range(runs):
+                start = time.perf_counter()
+                client = await user.open(path)
+                [table] = user.find(marker="job-table").elements
+                deadline = time.monotonic() + 600
+                while not table.rows:  # the rows arrive once the page's query has answered
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"{path}: no rows after 600 s")
+                    await asyncio.sleep(0.002)
+                page_ms.append((time.perf_counter() - start) * 1000)
+                client.delete()  # its timers would otherwise keep querying
+                start = time.perf_counter()
+                find_jobs(job_filter, limit=50)  # blocking on purpose: nothing else runs
+                query_ms.append((time.perf_counter() - start) * 1000)
+            print(
+                f"{label}\n  page render (server): {timed(page_ms)}\n"
+                f"  find_jobs alone:      {timed(query_ms)}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+
+    from jobplatform.devservices import FerretDB, RedisServer
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the services
+    folder = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    services = []
+    where = "MONGO_URI" if os.environ.get("MONGO_URI") else "a private FerretDB 1.24"
+    if not os.environ.get("MONGO_URI"):
+        services.append(FerretDB(folder / "ferretdb").start())
+        os.environ["MONGO_URI"] = services[-1].uri + "bench_ui"
+    if not os.environ.get("REDIS_URI"):
+        services.append(RedisServer(folder / "redis").start())
+        os.environ["REDIS_URI"] = services[-1].uri
+    os.environ.update(
+        APP_ENV="test",
+        JWT_SECRET="bench-" + "x" * 40,
+        ADMIN_PASSWORD=PASSWORD,
+        DATA_DIR=str(folder / "data"),
+        PLUGINS_FILE=str(ROOT / "plugins.toml"),
+        LOGIN_RATE_LIMIT_IP="0",
+        LOGIN_RATE_LIMIT_USER="0",
+    )
+    try:
+        from jobplatform import db
+        from jobplatform.config import load_settings
+        from jobplatform.jobs.stats import recount
+
+        db.connect(load_settings())
+        start = time.perf_counter()
+        fill(args.jobs)
+        recount()
+        print(
+            f"filled {args.jobs:,} jobs in {time.perf_counter() - start:.1f} s "
+            f"(MongoDB: {where}); "
+            f"cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.2f}"
+        )
+        asyncio.run(measure(args.runs))
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+if __name__ == "__main__":
+    main()
