@@ -64,8 +64,9 @@ async def drive(url: str, tokens: list[str], total: int, request) -> tuple[float
     failures: dict[int, int] = {}
 
     async def client(token: str) -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=1800,
-                                     headers={"Authorization": f"Bearer {token}"}) as http:
+        async with httpx.AsyncClient(
+            base_url=url, timeout=1800, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
             for _ in remaining:
                 started = time.perf_counter()
                 response = await request(http)
@@ -83,8 +84,10 @@ async def drive(url: str, tokens: list[str], total: int, request) -> tuple[float
 def report(name: str, seconds: float, latencies: list[float]) -> None:
     ordered = sorted(latencies)
     p99 = ordered[max(0, round(len(ordered) * 0.99) - 1)]
-    print(f"{name:<34} {len(ordered):>6} req  {len(ordered) / seconds:8.1f} req/s   "
-          f"p50 {statistics.median(ordered):8.1f} ms   p99 {p99:8.1f} ms")
+    print(
+        f"{name:<34} {len(ordered):>6} req  {len(ordered) / seconds:8.1f} req/s   "
+        f"p50 {statistics.median(ordered):8.1f} ms   p99 {p99:8.1f} ms"
+    )
 
 
 def main() -> None:
@@ -102,12 +105,25 @@ def main() -> None:
         services.append(FerretDB(work / "ferretdb").start())
     mongo_uri = args.mongo_uri or f"{services[-1].uri}bench_api"
     port = free_port()
-    env = {**os.environ, "MONGO_URI": mongo_uri, "REDIS_URI": services[0].uri,
-           "PORT": str(port), "ADMIN_PASSWORD": PASSWORD, "JWT_SECRET": "b" * 16 + "ench" * 8,
-           "DATA_DIR": str(work / "data"), "LOG_LEVEL": "WARNING", "APP_ENV": "development",
-           "SMTP_HOST": "127.0.0.1"}
-    web = subprocess.Popen([sys.executable, "-m", "jobplatform", "web"], cwd=ROOT, env=env,
-                           stdout=open(work / "web.log", "wb"), stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "MONGO_URI": mongo_uri,
+        "REDIS_URI": services[0].uri,
+        "PORT": str(port),
+        "ADMIN_PASSWORD": PASSWORD,
+        "JWT_SECRET": "b" * 16 + "ench" * 8,
+        "DATA_DIR": str(work / "data"),
+        "LOG_LEVEL": "WARNING",
+        "APP_ENV": "development",
+        "SMTP_HOST": "127.0.0.1",
+    }
+    web = subprocess.Popen(
+        [sys.executable, "-m", "jobplatform", "web"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(work / "web.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_for_port(port, timeout=60, process=web)
         url = f"http://127.0.0.1:{port}"
@@ -118,17 +134,26 @@ def main() -> None:
         db.connect(load_settings(mongo_uri=mongo_uri))
         started = time.perf_counter()
         fill(args.history)
-        print(f"history: {args.history:,} jobs inserted in {time.perf_counter() - started:.1f} s"
-              f" ({'MongoDB at --mongo-uri' if args.mongo_uri else 'FerretDB 1.24, SQLite'})")
+        print(
+            f"history: {args.history:,} jobs inserted in {time.perf_counter() - started:.1f} s"
+            f" ({'MongoDB at --mongo-uri' if args.mongo_uri else 'FerretDB 1.24, SQLite'})"
+        )
 
         admin = httpx.post(f"{url}/api/login", json={"username": "admin", "password": PASSWORD})
         headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
-        tokens = [httpx.post(f"{url}/api/tokens", headers=headers,
-                             json={"name": f"bench-{i}", "role": "operator"}).json()["token"]
-                  for i in range(args.clients)]
+        tokens = [
+            httpx.post(
+                f"{url}/api/tokens",
+                headers=headers,
+                json={"name": f"bench-{i}", "role": "operator"},
+            ).json()["token"]
+            for i in range(args.clients)
+        ]
         httpx.get(f"{url}/api/jobs", headers=headers, timeout=120)  # warm up
-        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
-              f"{args.clients} concurrent clients in this process")
+        print(
+            f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
+            f"{args.clients} concurrent clients in this process"
+        )
         print(f"web process RSS idle: {rss_mb(web.pid):.0f} MiB")
 
         samplers = {"web process": PeakRss(web.pid)}
@@ -136,12 +161,22 @@ def main() -> None:
             samplers["FerretDB"] = PeakRss(services[-1].process.pid)
         for sampler in samplers.values():
             sampler.start()
-        report("POST /api/jobs", *asyncio.run(drive(
-            url, tokens, args.submits, lambda http: http.post("/api/jobs", json=EMAIL))))
-        report("GET /api/jobs (first page of 50)", *asyncio.run(drive(
-            url, tokens, args.lists, lambda http: http.get("/api/jobs"))))
-        report("GET /api/jobs?state=dead", *asyncio.run(drive(
-            url, tokens, args.lists, lambda http: http.get("/api/jobs?state=dead"))))
+        report(
+            "POST /api/jobs",
+            *asyncio.run(
+                drive(url, tokens, args.submits, lambda http: http.post("/api/jobs", json=EMAIL))
+            ),
+        )
+        report(
+            "GET /api/jobs (first page of 50)",
+            *asyncio.run(drive(url, tokens, args.lists, lambda http: http.get("/api/jobs"))),
+        )
+        report(
+            "GET /api/jobs?state=dead",
+            *asyncio.run(
+                drive(url, tokens, args.lists, lambda http: http.get("/api/jobs?state=dead"))
+            ),
+        )
         for name, sampler in samplers.items():
             sampler.running = False
             print(f"{name} RSS peak under load: {sampler.peak:.0f} MiB")

@@ -67,8 +67,12 @@ def spawn(args: list[str], env: dict[str, str], log: Path, ready: str | None) ->
     with open(log, "ab") as out:
         process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     if ready:
-        wait_for(lambda: ready in log.read_text(errors="replace") or process.poll() is not None,
-                 60, f"{args[2:4]} to start", every=0.05)
+        wait_for(
+            lambda: ready in log.read_text(errors="replace") or process.poll() is not None,
+            60,
+            f"{args[2:4]} to start",
+            every=0.05,
+        )
         if process.poll() is not None:
             raise SystemExit(f"{args} exited:\n{log.read_text()}")
     return process
@@ -88,17 +92,33 @@ def platform_run(jobs: JobService, n: int) -> tuple[float, float]:
     return submitted - start, done - start
 
 
-def plain_huey_run(redis_uri: str, env: dict[str, str], tmp: Path, n: int, workers: int,
-                   concurrency: int) -> float:
+def plain_huey_run(
+    redis_uri: str, env: dict[str, str], tmp: Path, n: int, workers: int, concurrency: int
+) -> float:
     os.environ["BENCH_REDIS_URI"] = redis_uri
     from bench.plain_huey import DONE_KEY, huey, noop
 
     redis = Redis.from_url(redis_uri)
     redis.delete(DONE_KEY)
-    consumers = [spawn([sys.executable, "-m", "huey.bin.huey_consumer", "bench.plain_huey.huey",
-                        "-w", str(concurrency), "-k", "thread", "-q"],
-                       {**env, "BENCH_REDIS_URI": redis_uri}, tmp / f"huey-{i}.log", None)
-                 for i in range(workers)]
+    consumers = [
+        spawn(
+            [
+                sys.executable,
+                "-m",
+                "huey.bin.huey_consumer",
+                "bench.plain_huey.huey",
+                "-w",
+                str(concurrency),
+                "-k",
+                "thread",
+                "-q",
+            ],
+            {**env, "BENCH_REDIS_URI": redis_uri},
+            tmp / f"huey-{i}.log",
+            None,
+        )
+        for i in range(workers)
+    ]
     try:
         time.sleep(2)  # let the consumers connect, as the platform's workers already have
         start = time.perf_counter()
@@ -118,8 +138,12 @@ def trickle(jobs: JobService, n: int) -> list[float]:
     latencies = []
     for _ in range(n):
         job = jobs.submit(JOB_TYPE, {})
-        wait_for(lambda job=job: Job.objects(id=job.id, state__in=FINAL).count(), 60,
-                 "a trickled job", every=0.002)
+        wait_for(
+            lambda job=job: Job.objects(id=job.id, state__in=FINAL).count(),
+            60,
+            "a trickled job",
+            every=0.002,
+        )
         started = Job.objects(id=job.id).only("created_at", "started_at").first()
         latencies.append((started.started_at - started.created_at).total_seconds() * 1000)
     return latencies
@@ -164,43 +188,81 @@ def main() -> None:
     if not args.mongo_uri:
         started.append(FerretDB(tmp / "ferretdb").start())
         args.mongo_uri = started[-1].uri + "bench"
-    settings = load_settings(mongo_uri=args.mongo_uri, redis_uri=args.redis_uri,
-                             data_dir=tmp / "data", plugins_file=ROOT / "plugins.toml",
-                             extra_plugins="bench.noop_plugin", app_env="test")
+    settings = load_settings(
+        mongo_uri=args.mongo_uri,
+        redis_uri=args.redis_uri,
+        data_dir=tmp / "data",
+        plugins_file=ROOT / "plugins.toml",
+        extra_plugins="bench.noop_plugin",
+        app_env="test",
+    )
     db.connect(settings)
     Job.objects(type=JOB_TYPE).delete()
     jobs = JobService(load_host(settings), JobQueue(settings))
-    env = {**os.environ, "APP_ENV": "test", "MONGO_URI": args.mongo_uri,
-           "REDIS_URI": args.redis_uri, "DATA_DIR": str(tmp / "data"),
-           "PLUGINS_FILE": str(ROOT / "plugins.toml"), "EXTRA_PLUGINS": "bench.noop_plugin",
-           "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "MONGO_URI": args.mongo_uri,
+        "REDIS_URI": args.redis_uri,
+        "DATA_DIR": str(tmp / "data"),
+        "PLUGINS_FILE": str(ROOT / "plugins.toml"),
+        "EXTRA_PLUGINS": "bench.noop_plugin",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(ROOT),
+    }
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()}", flush=True)
-    workers = [spawn([sys.executable, "-m", "jobplatform", "worker", "--queues", "bench",
-                      "--concurrency", str(args.concurrency)], env, tmp / f"worker-{i}.log",
-                     "ready") for i in range(args.workers)]
+    workers = [
+        spawn(
+            [
+                sys.executable,
+                "-m",
+                "jobplatform",
+                "worker",
+                "--queues",
+                "bench",
+                "--concurrency",
+                str(args.concurrency),
+            ],
+            env,
+            tmp / f"worker-{i}.log",
+            "ready",
+        )
+        for i in range(args.workers)
+    ]
     try:
         submit_s, platform_s = platform_run(jobs, args.jobs)
         platform_rate = args.jobs / platform_s
-        print(f"platform: {args.jobs} jobs, {args.workers} workers x {args.concurrency} "
-              f"threads: {platform_rate:.0f} jobs/s end to end (submitting alone: "
-              f"{args.jobs / submit_s:.0f}/s)", flush=True)
-        huey_s = plain_huey_run(args.redis_uri, env, tmp, args.jobs, args.workers,
-                                args.concurrency)
+        print(
+            f"platform: {args.jobs} jobs, {args.workers} workers x {args.concurrency} "
+            f"threads: {platform_rate:.0f} jobs/s end to end (submitting alone: "
+            f"{args.jobs / submit_s:.0f}/s)",
+            flush=True,
+        )
+        huey_s = plain_huey_run(args.redis_uri, env, tmp, args.jobs, args.workers, args.concurrency)
         huey_rate = args.jobs / huey_s
-        print(f"plain Huey: {huey_rate:.0f} tasks/s; platform / Huey = "
-              f"{platform_rate / huey_rate:.2f}", flush=True)
+        print(
+            f"plain Huey: {huey_rate:.0f} tasks/s; platform / Huey = "
+            f"{platform_rate / huey_rate:.2f}",
+            flush=True,
+        )
         Job.objects(type=JOB_TYPE, state__in=FINAL).delete()
         latencies = trickle(jobs, args.trickle)
-        print(f"submit-to-start latency, {args.trickle} single jobs: "
-              f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
-              f"mean {statistics.mean(latencies):.1f} ms", flush=True)
+        print(
+            f"submit-to-start latency, {args.trickle} single jobs: "
+            f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
+            f"mean {statistics.mean(latencies):.1f} ms",
+            flush=True,
+        )
         Job.objects(type=JOB_TYPE, state__in=FINAL).delete()
         before = [rss_mb(w.pid) for w in workers]
         seconds = memory_run(jobs, args.rss_jobs)
         after = [rss_mb(w.pid) for w in workers]
         for i, (b, a) in enumerate(zip(before, after, strict=True)):
-            print(f"worker {i} resident memory: {b:.1f} MiB before, {a:.1f} MiB after "
-                  f"{args.rss_jobs} more jobs ({args.rss_jobs / seconds:.0f} jobs/s)")
+            print(
+                f"worker {i} resident memory: {b:.1f} MiB before, {a:.1f} MiB after "
+                f"{args.rss_jobs} more jobs ({args.rss_jobs / seconds:.0f} jobs/s)"
+            )
         print(f"load average after: {os.getloadavg()}")
     finally:
         for worker in workers:

@@ -23,9 +23,15 @@ def _web(args: argparse.Namespace) -> int:
     app = create_app(settings)
     start_reconciler(settings, app.state.services)  # the workers run one each too
     # log_config=None: uvicorn's own lines go through jobplatform.logs like every other line
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                log_level=settings.log_level.lower(), access_log=False,
-                timeout_graceful_shutdown=20)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
     return 0
 
 
@@ -37,8 +43,13 @@ def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     serve_worker_metrics(settings)
     queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
-    run_worker(settings, load_host(settings), queues=queues, concurrency=args.concurrency,
-               grace_seconds=args.grace)
+    run_worker(
+        settings,
+        load_host(settings),
+        queues=queues,
+        concurrency=args.concurrency,
+        grace_seconds=args.grace,
+    )
     return 0
 
 
@@ -52,13 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jobplatform", description="Background-job platform")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the whole platform on this machine").set_defaults(
-        handler=_run)
+        handler=_run
+    )
     commands.add_parser("web", help="serve the API and the admin app").set_defaults(handler=_web)
     worker = commands.add_parser("worker", help="run jobs from the queues")
     worker.add_argument("--queues", help="comma-separated queue names (default: all)")
     worker.add_argument("--concurrency", type=int, help="threads per queue")
-    worker.add_argument("--grace", type=float, default=30.0,
-                        help="seconds running jobs get to finish on SIGTERM")
+    worker.add_argument(
+        "--grace", type=float, default=30.0, help="seconds running jobs get to finish on SIGTERM"
+    )
     worker.set_defaults(handler=_worker)
     add_plugin_commands(commands)
     add_doctor_command(commands)

@@ -38,9 +38,18 @@ class ApiError(Exception):
 
 
 class Client:
-    def __init__(self, base_url: str, *, token: str | None = None, username: str | None = None,
-                 password: str | None = None, timeout: float = 30.0, retries: int = 4,
-                 backoff: float = 0.5, max_backoff: float = 30.0):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+    ):
         if not token and not (username and password):
             raise ValueError("give an API token, or a username and password")
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout)
@@ -111,8 +120,9 @@ class Client:
         return {"Authorization": f"Bearer {self._token}"}
 
     def _log_in(self) -> None:
-        body = self._send("POST", "/api/login",
-                          json={"username": self._username, "password": self._password})
+        body = self._send(
+            "POST", "/api/login", json={"username": self._username, "password": self._password}
+        )
         self._token, self._refresh_token = body["access_token"], body["refresh_token"]
 
     def _renew(self) -> bool:
@@ -120,8 +130,9 @@ class Client:
         if not self._username:
             return False
         try:
-            body = self._send("POST", "/api/token/refresh",
-                              json={"refresh_token": self._refresh_token or ""})
+            body = self._send(
+                "POST", "/api/token/refresh", json={"refresh_token": self._refresh_token or ""}
+            )
             self._token, self._refresh_token = body["access_token"], body["refresh_token"]
         except ApiError:
             self._log_in()
@@ -151,7 +162,7 @@ class Client:
             attempt += 1
 
     def _pause(self, attempt: int, retry_after: str | None) -> None:
-        delay = self.backoff * 2 ** attempt
+        delay = self.backoff * 2**attempt
         if retry_after and retry_after.isdigit():
             delay = max(delay, float(retry_after))
         time.sleep(min(delay, self.max_backoff))
@@ -167,5 +178,9 @@ class Client:
         if response.is_success:
             return body
         error = body.get("error") or {} if isinstance(body, dict) else {}
-        raise ApiError(response.status_code, error.get("code", "error"),
-                       error.get("message", response.text[:200]), error.get("details"))
+        raise ApiError(
+            response.status_code,
+            error.get("code", "error"),
+            error.get("message", response.text[:200]),
+            error.get("details"),
+        )

@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     # The job engine (jobplatform/jobs): leases, the reconciler, heartbeats, retention.
     lease_seconds: float = Field(30.0, gt=0, description="a running job's lease; renewed at 1/3")
     reconcile_seconds: float = Field(10.0, gt=0, description="how often the reconciler runs")
-    requeue_after_seconds: float = Field(30.0, gt=0, description="a due job missing from its "
-                                         "queue this long is put back on it")
+    requeue_after_seconds: float = Field(
+        30.0, gt=0, description="a due job missing from its queue this long is put back on it"
+    )
     heartbeat_seconds: float = Field(5.0, gt=0, description="how often workers report in")
     retention_days: float = Field(30.0, gt=0, description="finished jobs older are removed")
     extra_plugins: str = Field("", description="comma-separated modules loaded as plugins")

@@ -23,8 +23,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, *, timeout: float = 30.0, process: subprocess.Popen | None = None,
-                  host: str = "127.0.0.1") -> None:
+def wait_for_port(
+    port: int,
+    *,
+    timeout: float = 30.0,
+    process: subprocess.Popen | None = None,
+    host: str = "127.0.0.1",
+) -> None:
     """Wait until something accepts connections on host:port, or raise with the reason."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -62,8 +67,13 @@ class ServiceProcess:
     def start(self, timeout: float = 30.0) -> ServiceProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / f"{self.name}.log", "ab")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, cwd=self.data_dir)
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.data_dir,
+        )
         log.close()
         try:
             wait_for_port(self.port, timeout=timeout, process=self.process)
@@ -96,9 +106,16 @@ class FerretDB(ServiceProcess):
         binary = ferretdb_binary()
         if not binary.exists():
             raise FileNotFoundError(f"{binary} is missing; build it with scripts/build-ferretdb.sh")
-        return [str(binary), "--handler=sqlite", f"--sqlite-url=file:{self.data_dir.resolve()}/",
-                f"--listen-addr=127.0.0.1:{self.port}", "--debug-addr=-", "--telemetry=disable",
-                f"--state-dir={self.data_dir.resolve()}", "--log-level=warn"]
+        return [
+            str(binary),
+            "--handler=sqlite",
+            f"--sqlite-url=file:{self.data_dir.resolve()}/",
+            f"--listen-addr=127.0.0.1:{self.port}",
+            "--debug-addr=-",
+            "--telemetry=disable",
+            f"--state-dir={self.data_dir.resolve()}",
+            "--log-level=warn",
+        ]
 
     @property
     def uri(self) -> str:
@@ -112,9 +129,21 @@ class RedisServer(ServiceProcess):
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server is missing; apt-get install redis-server")
-        return [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-                str(self.data_dir.resolve()), "--save", "", "--appendonly", "no",
-                "--protected-mode", "yes"]
+        return [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir.resolve()),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
 
     @property
     def uri(self) -> str:
@@ -127,5 +156,12 @@ class SmtpSink(ServiceProcess):
     name = "smtp-sink"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "jobplatform.smtp_sink", "--port", str(self.port),
-                "--dir", str(self.data_dir.resolve())]
+        return [
+            sys.executable,
+            "-m",
+            "jobplatform.smtp_sink",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir.resolve()),
+        ]

@@ -32,11 +32,21 @@ def check_settings() -> tuple[Settings | None, list[Finding]]:
         settings = load_settings()
     except SettingsError as exc:
         name = str(exc).split(":", 1)[0]
-        return None, [Finding("settings", "FAIL", str(exc),
-                              f"set {name} in the environment or .env to a valid value; "
-                              f"{SETTINGS_HELP}")]
-    findings = [Finding("settings", "ok", f"APP_ENV={settings.app_env}, "
-                        f"listening on {settings.host}:{settings.port}")]
+        return None, [
+            Finding(
+                "settings",
+                "FAIL",
+                str(exc),
+                f"set {name} in the environment or .env to a valid value; {SETTINGS_HELP}",
+            )
+        ]
+    findings = [
+        Finding(
+            "settings",
+            "ok",
+            f"APP_ENV={settings.app_env}, listening on {settings.host}:{settings.port}",
+        )
+    ]
     production = settings.app_env == "production"
     try:
         check_secrets(settings)  # what the web process refuses to start with in production
@@ -44,18 +54,35 @@ def check_settings() -> tuple[Settings | None, list[Finding]]:
         problem, _, fix = str(exc).partition("; ")
         findings.append(Finding("settings", "FAIL", problem, fix))
     if production and not settings.metrics_token:
-        findings.append(Finding("settings", "warn", "METRICS_TOKEN is not set, so the web "
-                                "process does not serve /metrics in production",
-                                "set METRICS_TOKEN and scrape with that bearer token"))
+        findings.append(
+            Finding(
+                "settings",
+                "warn",
+                "METRICS_TOKEN is not set, so the web "
+                "process does not serve /metrics in production",
+                "set METRICS_TOKEN and scrape with that bearer token",
+            )
+        )
     if not settings.mongo_uri:
-        findings.append(Finding("settings", "FAIL" if production else "warn",
-                                "MONGO_URI is not set: `jobplatform run` starts a local FerretDB, "
-                                "but `web` and `worker` need it",
-                                "set MONGO_URI, e.g. mongodb://host:27017/jobplatform"))
+        findings.append(
+            Finding(
+                "settings",
+                "FAIL" if production else "warn",
+                "MONGO_URI is not set: `jobplatform run` starts a local FerretDB, "
+                "but `web` and `worker` need it",
+                "set MONGO_URI, e.g. mongodb://host:27017/jobplatform",
+            )
+        )
     if production and not settings.redis_uri:
-        findings.append(Finding("settings", "warn", "REDIS_URI is not set: the queue is a SQLite "
-                                "file that only workers on this machine can share",
-                                "set REDIS_URI, e.g. redis://host:6379/0"))
+        findings.append(
+            Finding(
+                "settings",
+                "warn",
+                "REDIS_URI is not set: the queue is a SQLite "
+                "file that only workers on this machine can share",
+                "set REDIS_URI, e.g. redis://host:6379/0",
+            )
+        )
     findings.append(_check_data_dir(settings))
     return settings, findings
 
@@ -66,8 +93,12 @@ def _check_data_dir(settings: Settings) -> Finding:
         with tempfile.TemporaryFile(dir=settings.data_dir):
             pass
     except OSError as exc:
-        return Finding("settings", "FAIL", f"DATA_DIR {settings.data_dir} is not writable "
-                       f"({exc.strerror})", "point DATA_DIR at a directory this user can write")
+        return Finding(
+            "settings",
+            "FAIL",
+            f"DATA_DIR {settings.data_dir} is not writable ({exc.strerror})",
+            "point DATA_DIR at a directory this user can write",
+        )
     return Finding("settings", "ok", f"DATA_DIR {settings.data_dir} is writable")
 
 
@@ -75,29 +106,52 @@ def check_redis(settings: Settings) -> list[Finding]:
     import redis
 
     if not settings.redis_uri:
-        return [Finding("redis", "ok", "not used: the queue is the SQLite file "
-                        f"{settings.data_dir / 'queue.sqlite3'}")]
-    fix = ("start Redis there, or correct REDIS_URI (redis://[:password@]host:6379/0; "
-           "rediss:// for TLS)")
-    client = redis.Redis.from_url(settings.redis_uri, socket_connect_timeout=TIMEOUT,
-                                  socket_timeout=TIMEOUT)
+        return [
+            Finding(
+                "redis",
+                "ok",
+                f"not used: the queue is the SQLite file {settings.data_dir / 'queue.sqlite3'}",
+            )
+        ]
+    fix = (
+        "start Redis there, or correct REDIS_URI (redis://[:password@]host:6379/0; "
+        "rediss:// for TLS)"
+    )
+    client = redis.Redis.from_url(
+        settings.redis_uri, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT
+    )
     try:
         client.ping()
         persistence = _persistence(client)
     except redis.AuthenticationError as exc:
-        return [Finding("redis", "FAIL", f"Redis refused the credentials: {exc}",
-                        "put the right password in REDIS_URI: redis://:PASSWORD@host:6379/0 "
-                        "(or redis://USER:PASSWORD@... with ACLs)")]
+        return [
+            Finding(
+                "redis",
+                "FAIL",
+                f"Redis refused the credentials: {exc}",
+                "put the right password in REDIS_URI: redis://:PASSWORD@host:6379/0 "
+                "(or redis://USER:PASSWORD@... with ACLs)",
+            )
+        ]
     except redis.RedisError as exc:
-        return [Finding("redis", "FAIL", f"cannot reach Redis at {_where(settings.redis_uri)}: "
-                        f"{exc}", fix)]
+        return [
+            Finding(
+                "redis", "FAIL", f"cannot reach Redis at {_where(settings.redis_uri)}: {exc}", fix
+            )
+        ]
     finally:
         client.close()
     findings = [Finding("redis", "ok", f"answered at {_where(settings.redis_uri)}")]
     if persistence is False:
-        findings.append(Finding("redis", "warn", "persistence is off: queue messages are lost when "
-                                "Redis restarts (the jobs themselves stay in MongoDB)",
-                                "run redis-server with --appendonly yes"))
+        findings.append(
+            Finding(
+                "redis",
+                "warn",
+                "persistence is off: queue messages are lost when "
+                "Redis restarts (the jobs themselves stay in MongoDB)",
+                "run redis-server with --appendonly yes",
+            )
+        )
     return findings
 
 
@@ -123,33 +177,58 @@ def check_mongodb(settings: Settings) -> list[Finding]:
     if not settings.mongo_uri:
         return []  # reported with the settings
     try:
-        mongoengine.connect(host=settings.mongo_uri, db=settings.database_name,
-                            serverSelectionTimeoutMS=TIMEOUT * 1000,
-                            connectTimeoutMS=TIMEOUT * 1000)
+        mongoengine.connect(
+            host=settings.mongo_uri,
+            db=settings.database_name,
+            serverSelectionTimeoutMS=TIMEOUT * 1000,
+            connectTimeoutMS=TIMEOUT * 1000,
+        )
         get_db().command("ping")
         workers = live_workers(settings.heartbeat_seconds)
     except OperationFailure as exc:
-        return [Finding("mongodb", "FAIL", f"MongoDB refused the request: {exc.details or exc}",
-                        "check the user, password and authSource in MONGO_URI, and that the user "
-                        f"may read and write the database '{settings.database_name}'")]
+        return [
+            Finding(
+                "mongodb",
+                "FAIL",
+                f"MongoDB refused the request: {exc.details or exc}",
+                "check the user, password and authSource in MONGO_URI, and that the user "
+                f"may read and write the database '{settings.database_name}'",
+            )
+        ]
     except PyMongoError as exc:
-        return [Finding("mongodb", "FAIL", f"no MongoDB server answered at "
-                        f"{_where(settings.mongo_uri)} within {TIMEOUT:g}s "
-                        f"({str(exc).split(' (configured')[0]})",
-                        "start MongoDB, or correct the host and port in MONGO_URI; on Atlas, "
-                        "allow this machine's address in the project's network access list")]
+        return [
+            Finding(
+                "mongodb",
+                "FAIL",
+                f"no MongoDB server answered at "
+                f"{_where(settings.mongo_uri)} within {TIMEOUT:g}s "
+                f"({str(exc).split(' (configured')[0]})",
+                "start MongoDB, or correct the host and port in MONGO_URI; on Atlas, "
+                "allow this machine's address in the project's network access list",
+            )
+        ]
     finally:
         mongoengine.disconnect()
-    return [Finding("mongodb", "ok", f"answered at {_where(settings.mongo_uri)}, "
-                    f"database '{settings.database_name}'"), _workers_finding(settings, workers)]
+    return [
+        Finding(
+            "mongodb",
+            "ok",
+            f"answered at {_where(settings.mongo_uri)}, database '{settings.database_name}'",
+        ),
+        _workers_finding(settings, workers),
+    ]
 
 
 def _workers_finding(settings: Settings, workers: list[dict[str, Any]]) -> Finding:
     """No live worker is a warning only: workers may be started after the doctor runs."""
     if not workers:
-        return Finding("workers", "warn", f"no worker reported in the last "
-                       f"{3 * settings.heartbeat_seconds:g}s: queued jobs wait until one runs",
-                       "start `jobplatform worker` (same REDIS_URI and MONGO_URI) on any machine")
+        return Finding(
+            "workers",
+            "warn",
+            f"no worker reported in the last "
+            f"{3 * settings.heartbeat_seconds:g}s: queued jobs wait until one runs",
+            "start `jobplatform worker` (same REDIS_URI and MONGO_URI) on any machine",
+        )
     hosts = sorted({w["host"] for w in workers})
     return Finding("workers", "ok", f"{len(workers)} live, on {', '.join(hosts)}")
 
@@ -161,17 +240,30 @@ def check_plugins(settings: Settings) -> tuple[Any, list[Finding]]:
     try:
         host = load_host(settings)
     except ManifestError as exc:
-        return None, [Finding("plugins", "FAIL", str(exc),
-                              f"correct {settings.plugins_file} (PLUGINS_FILE)")]
+        return None, [
+            Finding("plugins", "FAIL", str(exc), f"correct {settings.plugins_file} (PLUGINS_FILE)")
+        ]
     findings = []
     for record in host.plugins.values():
         if record.status == "failed":
-            findings.append(Finding("plugins", "FAIL", f"'{record.name}' failed: {record.error}",
-                                    f"fix [plugins.{record.name}] in {settings.plugins_file} or "
-                                    "the plugin; `jobplatform plugins list` shows the details"))
+            findings.append(
+                Finding(
+                    "plugins",
+                    "FAIL",
+                    f"'{record.name}' failed: {record.error}",
+                    f"fix [plugins.{record.name}] in {settings.plugins_file} or "
+                    "the plugin; `jobplatform plugins list` shows the details",
+                )
+            )
     if not host.job_types and not findings:  # a failed plugin is already named as the cause
-        findings.append(Finding("plugins", "FAIL", "no job type is loaded",
-                                "enable and install a plugin: `jobplatform plugins sync`"))
+        findings.append(
+            Finding(
+                "plugins",
+                "FAIL",
+                "no job type is loaded",
+                "enable and install a plugin: `jobplatform plugins sync`",
+            )
+        )
     else:
         findings.append(Finding("plugins", "ok", f"job types: {', '.join(sorted(host.job_types))}"))
     return host, findings
@@ -194,27 +286,56 @@ def check_smtp(host: Any) -> list[Finding]:
             server.ehlo()
             if s["tls"] == "starttls":
                 if not server.has_extn("starttls"):
-                    return [Finding("smtp", "FAIL", f"{where} does not offer STARTTLS",
-                                    "set SMTP_TLS=tls for a TLS port (465), or SMTP_TLS=none "
-                                    "only on a trusted network")]
+                    return [
+                        Finding(
+                            "smtp",
+                            "FAIL",
+                            f"{where} does not offer STARTTLS",
+                            "set SMTP_TLS=tls for a TLS port (465), or SMTP_TLS=none "
+                            "only on a trusted network",
+                        )
+                    ]
                 server.starttls(context=context)
                 server.ehlo()
             if s["username"]:
                 server.login(s["username"], s["password"])
     except smtplib.SMTPAuthenticationError as exc:
-        return [Finding("smtp", "FAIL", f"{where} refused the login: {exc.smtp_code} "
-                        f"{exc.smtp_error.decode(errors='replace')}",
-                        "check SMTP_USERNAME and SMTP_PASSWORD")]
+        return [
+            Finding(
+                "smtp",
+                "FAIL",
+                f"{where} refused the login: {exc.smtp_code} "
+                f"{exc.smtp_error.decode(errors='replace')}",
+                "check SMTP_USERNAME and SMTP_PASSWORD",
+            )
+        ]
     except ssl.SSLError as exc:
-        return [Finding("smtp", "FAIL", f"TLS with {where} failed: {exc}",
-                        "use SMTP_TLS=tls on port 465 and SMTP_TLS=starttls on 587; for a private "
-                        "CA set ca_file in [plugins.email.settings]")]
+        return [
+            Finding(
+                "smtp",
+                "FAIL",
+                f"TLS with {where} failed: {exc}",
+                "use SMTP_TLS=tls on port 465 and SMTP_TLS=starttls on 587; for a private "
+                "CA set ca_file in [plugins.email.settings]",
+            )
+        ]
     except (OSError, smtplib.SMTPException) as exc:
-        return [Finding("smtp", "FAIL", f"cannot talk to the SMTP server at {where}: {exc}",
-                        "start the SMTP server, or correct SMTP_HOST and SMTP_PORT "
-                        "([plugins.email.settings] in plugins.toml)")]
-    return [Finding("smtp", "ok", f"{where} accepted a connection"
-                    + (" and the login" if s["username"] else ""))]
+        return [
+            Finding(
+                "smtp",
+                "FAIL",
+                f"cannot talk to the SMTP server at {where}: {exc}",
+                "start the SMTP server, or correct SMTP_HOST and SMTP_PORT "
+                "([plugins.email.settings] in plugins.toml)",
+            )
+        ]
+    return [
+        Finding(
+            "smtp",
+            "ok",
+            f"{where} accepted a connection" + (" and the login" if s["username"] else ""),
+        )
+    ]
 
 
 def _where(uri: str) -> str:
@@ -243,5 +364,7 @@ def main() -> int:
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
-    commands.add_parser("doctor", help="check settings, Redis, MongoDB, SMTP and plugins, "
-                        "and say how to fix what is wrong").set_defaults(handler=lambda _: main())
+    commands.add_parser(
+        "doctor",
+        help="check settings, Redis, MongoDB, SMTP and plugins, and say how to fix what is wrong",
+    ).set_defaults(handler=lambda _: main())

@@ -25,9 +25,18 @@ from jobplatform.plugins.hookspecs import hookimpl
 
 _bound: ContextVar[dict[str, Any]] = ContextVar("jobplatform_log_fields", default={})  # noqa: B039 - never mutated
 STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName", "color_message"}  # color_message: uvicorn's ANSI copy
-COLOURS = {"DEBUG": "\033[2m", "INFO": "\033[32m", "WARNING": "\033[33m", "ERROR": "\033[31m",
-           "CRITICAL": "\033[1;31m"}
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}  # color_message: uvicorn's ANSI copy
+COLOURS = {
+    "DEBUG": "\033[2m",
+    "INFO": "\033[32m",
+    "WARNING": "\033[33m",
+    "ERROR": "\033[31m",
+    "CRITICAL": "\033[1;31m",
+}
 RESET = "\033[0m"
 log = logging.getLogger("jobplatform.jobs")
 
@@ -57,7 +66,8 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+            "ts": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "logger": record.name,
@@ -111,8 +121,11 @@ def configure_logging(settings: Settings | None, stream: TextIO | None = None) -
     if settings.log_file:
         settings.log_file.parent.mkdir(parents=True, exist_ok=True)
         rotating = logging.handlers.RotatingFileHandler(
-            settings.log_file, maxBytes=settings.log_file_max_mb * 2**20,
-            backupCount=settings.log_file_backups, encoding="utf-8")
+            settings.log_file,
+            maxBytes=settings.log_file_max_mb * 2**20,
+            backupCount=settings.log_file_backups,
+            encoding="utf-8",
+        )
         rotating.setFormatter(JsonFormatter())  # the file is for machines: always JSON lines
         handlers.append(rotating)
     root = logging.getLogger()
@@ -129,8 +142,12 @@ def configure_logging(settings: Settings | None, stream: TextIO | None = None) -
 @hookimpl
 def on_job_event(event: dict[str, Any]) -> None:
     """Write one line a transition, carrying the job's id, type and attempt as fields."""
-    fields = {"job_id": event["job_id"], "job_type": event["job_type"],
-              "attempt": event["attempt"], "event": event["kind"]}
+    fields = {
+        "job_id": event["job_id"],
+        "job_type": event["job_type"],
+        "attempt": event["attempt"],
+        "event": event["kind"],
+    }
     if "duration_ms" in event:
         fields["duration_ms"] = event["duration_ms"]
     if event.get("error"):

@@ -41,29 +41,58 @@ from jobplatform.plugins.hookspecs import hookimpl
 
 log = logging.getLogger("jobplatform.metrics")
 
-JOBS_SUBMITTED = Counter("jobplatform_jobs_submitted", "Jobs submitted (web process).",
-                         ["type"], registry=None)
-JOBS_SUCCEEDED = Counter("jobplatform_jobs_succeeded", "Jobs that succeeded (worker).",
-                         ["type"], registry=None)
-JOBS_FAILED = Counter("jobplatform_jobs_failed", "Failed attempts, retried or not "
-                      "(worker; the reconciler's lost attempts where it runs).", ["type"],
-                      registry=None)
-JOBS_RETRIED = Counter("jobplatform_jobs_retried",
-                       "Jobs queued again for another attempt: after a failed attempt, by "
-                       "hand, or put back by a stopping worker.", ["type"], registry=None)
-JOBS_DEAD = Counter("jobplatform_jobs_dead", "Jobs that ran out of attempts or failed "
-                    "permanently (worker).", ["type"], registry=None)
+JOBS_SUBMITTED = Counter(
+    "jobplatform_jobs_submitted", "Jobs submitted (web process).", ["type"], registry=None
+)
+JOBS_SUCCEEDED = Counter(
+    "jobplatform_jobs_succeeded", "Jobs that succeeded (worker).", ["type"], registry=None
+)
+JOBS_FAILED = Counter(
+    "jobplatform_jobs_failed",
+    "Failed attempts, retried or not (worker; the reconciler's lost attempts where it runs).",
+    ["type"],
+    registry=None,
+)
+JOBS_RETRIED = Counter(
+    "jobplatform_jobs_retried",
+    "Jobs queued again for another attempt: after a failed attempt, by "
+    "hand, or put back by a stopping worker.",
+    ["type"],
+    registry=None,
+)
+JOBS_DEAD = Counter(
+    "jobplatform_jobs_dead",
+    "Jobs that ran out of attempts or failed permanently (worker).",
+    ["type"],
+    registry=None,
+)
 ATTEMPT_SECONDS = Histogram(
-    "jobplatform_job_attempt_duration_seconds", "How long attempts ran, by outcome (worker).",
-    ["type", "outcome"], registry=None,
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600))
-HTTP_REQUESTS = Counter("jobplatform_http_requests", "HTTP requests answered (web process).",
-                        ["method", "route", "status"], registry=None)
-HTTP_SECONDS = Histogram("jobplatform_http_request_duration_seconds",
-                         "Time to answer an HTTP request (web process).", ["method", "route"],
-                         registry=None)
-JOB_METRICS = (JOBS_SUBMITTED, JOBS_SUCCEEDED, JOBS_FAILED, JOBS_RETRIED, JOBS_DEAD,
-               ATTEMPT_SECONDS)
+    "jobplatform_job_attempt_duration_seconds",
+    "How long attempts ran, by outcome (worker).",
+    ["type", "outcome"],
+    registry=None,
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+HTTP_REQUESTS = Counter(
+    "jobplatform_http_requests",
+    "HTTP requests answered (web process).",
+    ["method", "route", "status"],
+    registry=None,
+)
+HTTP_SECONDS = Histogram(
+    "jobplatform_http_request_duration_seconds",
+    "Time to answer an HTTP request (web process).",
+    ["method", "route"],
+    registry=None,
+)
+JOB_METRICS = (
+    JOBS_SUBMITTED,
+    JOBS_SUCCEEDED,
+    JOBS_FAILED,
+    JOBS_RETRIED,
+    JOBS_DEAD,
+    ATTEMPT_SECONDS,
+)
 
 
 @hookimpl
@@ -88,22 +117,25 @@ def on_job_event(event: dict[str, Any]) -> None:
 class LiveCollector(Collector):
     """Levels read when scraped: queue depth by queue and live workers (web process only)."""
 
-    def __init__(self, queue_depths: Callable[[], dict[str, int]],
-                 count_live_workers: Callable[[], int]):
+    def __init__(
+        self, queue_depths: Callable[[], dict[str, int]], count_live_workers: Callable[[], int]
+    ):
         self.queue_depths = queue_depths
         self.count_live_workers = count_live_workers
 
     def collect(self) -> Iterable[Metric]:
-        depth = GaugeMetricFamily("jobplatform_queue_depth",
-                                  "Jobs waiting on a queue, ready to run.", labels=["queue"])
+        depth = GaugeMetricFamily(
+            "jobplatform_queue_depth", "Jobs waiting on a queue, ready to run.", labels=["queue"]
+        )
         try:
             for queue, count in self.queue_depths().items():
                 depth.add_metric([queue], count)
         except Exception as exc:  # noqa: BLE001 - a scrape must not fail because Redis did
             log.warning("queue depth unavailable: %s", exc)
         yield depth
-        workers = GaugeMetricFamily("jobplatform_workers_alive",
-                                    "Worker processes that sent a heartbeat lately.")
+        workers = GaugeMetricFamily(
+            "jobplatform_workers_alive", "Worker processes that sent a heartbeat lately."
+        )
         try:
             workers.add_metric([], self.count_live_workers())
         except Exception as exc:  # noqa: BLE001 - nor because MongoDB did
@@ -129,11 +161,14 @@ def token_accepted(settings: Settings, authorization: str | None) -> bool:
     return hmac.compare_digest((authorization or "").encode(), expected.encode())
 
 
-REFUSED = ("metrics need 'Authorization: Bearer <METRICS_TOKEN>'; in production set "
-           "METRICS_TOKEN to serve them\n")
+REFUSED = (
+    "metrics need 'Authorization: Bearer <METRICS_TOKEN>'; in production set "
+    "METRICS_TOKEN to serve them\n"
+)
 
 
 # -- the web process ---------------------------------------------------------------------
+
 
 class HttpMetricsMiddleware:
     """Counts requests by method, route template and status, with their latency."""
@@ -166,9 +201,15 @@ def install(app: FastAPI, services: Any) -> None:
     """Serve the web process's metrics at `/metrics` (the app adds HttpMetricsMiddleware)."""
     settings: Settings = services.settings
     names = sorted({t.queue for t in services.host.job_types.values()} | {"default"})
-    registry = _registry(*JOB_METRICS, HTTP_REQUESTS, HTTP_SECONDS, LiveCollector(
-        lambda: {name: services.queue.pending(name) for name in names},
-        lambda: len(live_workers(settings.heartbeat_seconds))))
+    registry = _registry(
+        *JOB_METRICS,
+        HTTP_REQUESTS,
+        HTTP_SECONDS,
+        LiveCollector(
+            lambda: {name: services.queue.pending(name) for name in names},
+            lambda: len(live_workers(settings.heartbeat_seconds)),
+        ),
+    )
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
@@ -178,6 +219,7 @@ def install(app: FastAPI, services: Any) -> None:
 
 
 # -- a worker process --------------------------------------------------------------------
+
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
@@ -208,13 +250,19 @@ def serve_worker_metrics(settings: Settings) -> WSGIServer | None:
         return iter([generate_latest(registry)])
 
     try:
-        server = make_server(settings.host, settings.worker_metrics_port, app,
-                             server_class=_ThreadingServer, handler_class=_QuietHandler)
+        server = make_server(
+            settings.host,
+            settings.worker_metrics_port,
+            app,
+            server_class=_ThreadingServer,
+            handler_class=_QuietHandler,
+        )
     except OSError as exc:
         raise SettingsError(
             f"WORKER_METRICS_PORT: cannot listen on {settings.host}:"
             f"{settings.worker_metrics_port} ({exc.strerror}); give each worker on one "
-            "machine its own port") from None
+            "machine its own port"
+        ) from None
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("worker metrics on http://%s:%d/metrics", settings.host, settings.worker_metrics_port)
     return server

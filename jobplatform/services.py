@@ -25,13 +25,21 @@ class Services:
 
 def load_host(settings: Settings) -> PluginHost:
     """The installed plugins, plus the modules EXTRA_PLUGINS names (tests load theirs so)."""
-    extra = {name: importlib.import_module(name)
-             for name in filter(None, (n.strip() for n in settings.extra_plugins.split(",")))}
+    extra = {
+        name: importlib.import_module(name)
+        for name in filter(None, (n.strip() for n in settings.extra_plugins.split(",")))
+    }
     return build_host(load_manifest(settings.plugins_file), plugins=extra)
 
 
 def build_services(settings: Settings, host: PluginHost | None = None) -> Services:
     host = host or load_host(settings)
     queue = JobQueue(settings)
-    return Services(settings=settings, host=host, queue=queue, jobs=JobService(host, queue),
-                    jwt_secret=settings.resolved_jwt_secret(), limiter=build_limiter(settings))
+    return Services(
+        settings=settings,
+        host=host,
+        queue=queue,
+        jobs=JobService(host, queue),
+        jwt_secret=settings.resolved_jwt_secret(),
+        limiter=build_limiter(settings),
+    )

@@ -44,8 +44,11 @@ class Supervisor:
             self.services.append(sink)
             self.env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_TLS="none")
             print(f"  email     local SMTP sink on 127.0.0.1:{port}, messages in {sink.data_dir}")
-        queue = "Redis (REDIS_URI)" if self.settings.redis_uri else \
-            f"SQLite file {data / 'queue.sqlite3'}"
+        queue = (
+            "Redis (REDIS_URI)"
+            if self.settings.redis_uri
+            else f"SQLite file {data / 'queue.sqlite3'}"
+        )
         print(f"  queue     {queue}")
 
     def create_admin(self) -> None:
@@ -54,8 +57,10 @@ class Supervisor:
         generated = ensure_admin(secret.get_secret_value() if secret else None)
         db.disconnect()
         if generated:
-            print(f"\n  Admin login: admin / {generated}\n"
-                  "  (generated now and shown only this once; only its hash is stored)\n")
+            print(
+                f"\n  Admin login: admin / {generated}\n"
+                "  (generated now and shown only this once; only its hash is stored)\n"
+            )
         else:
             print("\n  Admin login: admin / the password set when the admin was created\n")
 
@@ -73,15 +78,20 @@ class Supervisor:
             self.create_admin()
             web = self.spawn("web")
             self.spawn("worker")
-            wait_for_port(self.settings.port, timeout=60, process=web,
-                          host=self.settings.host)
-            print(f"  Admin app and API: http://{self.settings.host}:{self.settings.port}\n"
-                  "  Press Ctrl-C to stop.", flush=True)
+            wait_for_port(self.settings.port, timeout=60, process=web, host=self.settings.host)
+            print(
+                f"  Admin app and API: http://{self.settings.host}:{self.settings.port}\n"
+                "  Press Ctrl-C to stop.",
+                flush=True,
+            )
             while not self.stop_requested.wait(0.5):
                 exited = [c for c in self.children if c.poll() is not None]
                 if exited:
-                    print(f"jobplatform: {exited[0].args[3]} exited with code "
-                          f"{exited[0].returncode}; stopping", file=sys.stderr)
+                    print(
+                        f"jobplatform: {exited[0].args[3]} exited with code "
+                        f"{exited[0].returncode}; stopping",
+                        file=sys.stderr,
+                    )
                     return 1
             return 0
         finally:

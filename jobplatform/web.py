@@ -25,18 +25,33 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     check_secrets(settings)
     db.connect(settings)
     svc = services or build_services(settings)
-    generated = ensure_admin(settings.admin_password.get_secret_value()
-                             if settings.admin_password else None)
+    generated = ensure_admin(
+        settings.admin_password.get_secret_value() if settings.admin_password else None
+    )
     if generated:
-        print(f"Created user 'admin' with generated password: {generated}\n"
-              "It is shown only this once; only its hash is stored.", flush=True)
+        print(
+            f"Created user 'admin' with generated password: {generated}\n"
+            "It is shown only this once; only its hash is stored.",
+            flush=True,
+        )
     check_stored_admin(settings)
-    app = FastAPI(title="jobplatform", version="0.1.0", openapi_url="/api/openapi.json",
-                  docs_url="/api/docs", redoc_url=None)
+    app = FastAPI(
+        title="jobplatform",
+        version="0.1.0",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
     app.state.services = svc
     install_error_handlers(app)
-    for router in (auth.router, jobs.router, users.router, tokens.router, health.router,
-                   stats.router):
+    for router in (
+        auth.router,
+        jobs.router,
+        users.router,
+        tokens.router,
+        health.router,
+        stats.router,
+    ):
         app.include_router(router)
     app.include_router(plugins_router)
     app.include_router(unknown_endpoint_router())  # after every /api router

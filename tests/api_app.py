@@ -16,10 +16,18 @@ JWT_SECRET = "api-tests-secret-" + uuid.uuid4().hex + uuid.uuid4().hex
 
 def app_client(mongo_uri: str, redis_uri: str | None, data_dir: Path, **overrides) -> TestClient:
     """A TestClient (not yet entered) on a fresh app; `overrides` are settings."""
-    settings = load_settings(**{
-        "mongo_uri": mongo_uri, "redis_uri": redis_uri, "jwt_secret": JWT_SECRET,
-        "admin_password": ADMIN_PASSWORD, "data_dir": data_dir,
-        "plugins_file": ROOT / "plugins.toml", "app_env": "test", **overrides})
+    settings = load_settings(
+        **{
+            "mongo_uri": mongo_uri,
+            "redis_uri": redis_uri,
+            "jwt_secret": JWT_SECRET,
+            "admin_password": ADMIN_PASSWORD,
+            "data_dir": data_dir,
+            "plugins_file": ROOT / "plugins.toml",
+            "app_env": "test",
+            **overrides,
+        }
+    )
     return TestClient(create_app(settings))
 
 
@@ -36,7 +44,10 @@ def bearer(token: str) -> dict[str, str]:
 def new_user(client: TestClient, admin_token: str, role: str) -> tuple[str, str]:
     """Create a user with `role` through the API; return its username and password."""
     username, password = f"{role}-{uuid.uuid4().hex[:8]}", "pw-" + uuid.uuid4().hex
-    response = client.post("/api/users", headers=bearer(admin_token),
-                           json={"username": username, "password": password, "role": role})
+    response = client.post(
+        "/api/users",
+        headers=bearer(admin_token),
+        json={"username": username, "password": password, "role": role},
+    )
     assert response.status_code == 201, response.text
     return username, password

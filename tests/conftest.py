@@ -111,8 +111,13 @@ def platform_env(redis_uri, mongo_uri, smtp_server, tmp_path_factory) -> dict[st
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "jobplatform", *args], env=env, cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "jobplatform", *args],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def stop(process: subprocess.Popen) -> None:
@@ -132,8 +137,11 @@ def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, timeout=60, process=process)
-        wait_until(lambda: httpx.get(f"{url}/health").status_code in (200, 503), timeout=30,
-                   message="web /health")
+        wait_until(
+            lambda: httpx.get(f"{url}/health").status_code in (200, 503),
+            timeout=30,
+            message="web /health",
+        )
     except Exception:
         stop(process)
         raise AssertionError(f"web process did not start:\n{log.read_text()}") from None
@@ -143,8 +151,11 @@ def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
     """Start a worker process; return it once it says it is ready."""
     process = spawn(["worker"], env, log)
-    wait_until(lambda: "ready" in log.read_text() or process.poll() is not None, timeout=60,
-               message="worker start")
+    wait_until(
+        lambda: "ready" in log.read_text() or process.poll() is not None,
+        timeout=60,
+        message="worker start",
+    )
     assert process.poll() is None, f"worker exited:\n{log.read_text()}"
     return process
 
@@ -166,14 +177,16 @@ def worker(platform_env, tmp_path_factory) -> Iterator[subprocess.Popen]:
 
 @pytest.fixture(scope="session")
 def admin_token(web_url) -> str:
-    response = httpx.post(f"{web_url}/api/login",
-                          json={"username": "admin", "password": ADMIN_PASSWORD})
+    response = httpx.post(
+        f"{web_url}/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    )
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
 
 
 @pytest.fixture
 def api(web_url, admin_token) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web_url, headers={"Authorization": f"Bearer {admin_token}"},
-                      timeout=30) as client:
+    with httpx.Client(
+        base_url=web_url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30
+    ) as client:
         yield client

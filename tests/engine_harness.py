@@ -41,16 +41,23 @@ class WorkerProcess:
         self.log = log
         with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "jobplatform", "worker", *args], env=env, cwd=ROOT,
-                stdout=out, stderr=subprocess.STDOUT)
+                [sys.executable, "-m", "jobplatform", "worker", *args],
+                env=env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         self.wait_for("ready", timeout=60)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
     def wait_for(self, text: str, timeout: float = 30) -> None:
-        wait_until(lambda: text in self.output() or self.process.poll() is not None,
-                   timeout=timeout, message=f"worker log line {text!r}")
+        wait_until(
+            lambda: text in self.output() or self.process.poll() is not None,
+            timeout=timeout,
+            message=f"worker log line {text!r}",
+        )
         assert text in self.output(), f"worker exited before {text!r}:\n{self.output()}"
 
     def terminate(self) -> None:
@@ -75,14 +82,26 @@ class Engine:
     def __init__(self, tmp: Path, redis_uri: str, mongo_uri: str, **env: str):
         self.tmp = tmp
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "TEST_"))}
-        self.env.update(APP_ENV="test", MONGO_URI=mongo_uri, REDIS_URI=redis_uri,
-                        DATA_DIR=str(tmp / "data"), PLUGINS_FILE=str(ROOT / "plugins.toml"),
-                        EXTRA_PLUGINS="tests.plugins.testjobs", PYTHONUNBUFFERED="1",
-                        LOG_LEVEL="INFO", **QUICK, **env)
+        self.env.update(
+            APP_ENV="test",
+            MONGO_URI=mongo_uri,
+            REDIS_URI=redis_uri,
+            DATA_DIR=str(tmp / "data"),
+            PLUGINS_FILE=str(ROOT / "plugins.toml"),
+            EXTRA_PLUGINS="tests.plugins.testjobs",
+            PYTHONUNBUFFERED="1",
+            LOG_LEVEL="INFO",
+            **QUICK,
+            **env,
+        )
         self.settings: Settings = load_settings(
-            mongo_uri=mongo_uri, redis_uri=redis_uri, data_dir=tmp / "data",
-            plugins_file=ROOT / "plugins.toml", extra_plugins="tests.plugins.testjobs",
-            app_env="test")
+            mongo_uri=mongo_uri,
+            redis_uri=redis_uri,
+            data_dir=tmp / "data",
+            plugins_file=ROOT / "plugins.toml",
+            extra_plugins="tests.plugins.testjobs",
+            app_env="test",
+        )
         db.connect(self.settings)
         self.queue = JobQueue(self.settings)
         self.jobs = JobService(load_host(self.settings), self.queue)
@@ -109,14 +128,19 @@ class Engine:
 
 
 @contextmanager
-def private_engine(name: str, tmp: Path, redis_uri: str, mongo_server: str,
-                   session_mongo_uri: str, **env: str) -> Iterator[Engine]:
+def private_engine(
+    name: str, tmp: Path, redis_uri: str, mongo_server: str, session_mongo_uri: str, **env: str
+) -> Iterator[Engine]:
     """An engine with a database of its own on the session's MongoDB server and a Redis
     database of its own, so that no other process's reconciler acts on its jobs. Gives
     the session's database back to this process's MongoEngine connection afterwards."""
     redis_db = {"retries": 3, "submit": 4, "shutdown": 5, "retention": 6}[name]
-    engine = Engine(tmp, redis_uri.rsplit("/", 1)[0] + f"/{redis_db}",
-                    f"{mongo_server}engine_{name}_{uuid.uuid4().hex[:8]}", **env)
+    engine = Engine(
+        tmp,
+        redis_uri.rsplit("/", 1)[0] + f"/{redis_db}",
+        f"{mongo_server}engine_{name}_{uuid.uuid4().hex[:8]}",
+        **env,
+    )
     try:
         yield engine
     finally:
@@ -134,8 +158,9 @@ def wait_final(job_ids: Iterable[str], timeout: float = 60) -> dict[str, Job]:
         unfinished = [j for j in jobs.values() if j.state not in FINAL]
         return None if unfinished else jobs
 
-    return wait_until(final, timeout=timeout, interval=0.1,
-                      message=f"{len(ids)} jobs to reach a final state")
+    return wait_until(
+        final, timeout=timeout, interval=0.1, message=f"{len(ids)} jobs to reach a final state"
+    )
 
 
 def reload(job_id: str) -> Job:

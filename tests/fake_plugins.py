@@ -12,7 +12,7 @@ from pathlib import Path
 
 # The good plugin: job type `echo`, whose processor fails until `succeed_on_attempt` (or
 # for good with `permanent`), and an observer that appends every job event to a file.
-ECHO = '''
+ECHO = """
 import json
 from jobplatform.plugins import JobType, PermanentError, RetryPolicy, hookimpl
 
@@ -40,35 +40,35 @@ def on_job_event(event, settings):
     record = {k: event.get(k) for k in ("kind", "job_id", "job_type", "attempt", "error")}
     with open(settings["events_file"], "a") as out:
         out.write(json.dumps(record) + "\\n")
-'''
+"""
 
 BROKEN = {
     # plugin name: (module source, or None for an entry point to a module that is missing)
     "import_error": "raise RuntimeError('this plugin is broken at import')\n",
     "missing_module": None,
-    "twin": '''
+    "twin": """
 from jobplatform.plugins import JobType, hookimpl
 
 @hookimpl
 def register_job_types(settings):
     return [JobType(name="echo", processor=lambda ctx: None, schema={})]
-''',
-    "bad_schema": '''
+""",
+    "bad_schema": """
 from jobplatform.plugins import JobType, hookimpl
 
 @hookimpl
 def register_job_types(settings):
     return [JobType(name="badSchema", processor=lambda ctx: None,
                     schema={"size": {"type": "no-such-type"}})]
-''',
-    "hook_raises": '''
+""",
+    "hook_raises": """
 from jobplatform.plugins import hookimpl
 
 @hookimpl
 def register_job_types(settings):
     raise ValueError("cannot make up my mind")
-''',
-    "bad_settings": '''
+""",
+    "bad_settings": """
 from jobplatform.plugins import JobType, hookimpl
 
 @hookimpl
@@ -78,14 +78,14 @@ def settings_schema():
 @hookimpl
 def register_job_types(settings):
     return [JobType(name="limited", processor=lambda ctx: None, schema={})]
-''',
-    "observer_raises": '''
+""",
+    "observer_raises": """
 from jobplatform.plugins import hookimpl
 
 @hookimpl
 def on_job_event(event):
     raise RuntimeError("observer is broken")
-''',
+""",
 }
 
 # The reason each broken plugin must be reported with (a fragment of it).
@@ -98,7 +98,7 @@ EXPECTED_ERRORS = {
     "bad_settings": "[plugins.bad_settings.settings] limit: must be of integer type",
 }
 
-MANIFEST = '''
+MANIFEST = """
 [plugins.echo.settings]
 events_file = "${EVENTS_FILE}"
 
@@ -107,7 +107,7 @@ limit = "lots"
 
 [job_types.echo]
 queue = "QUEUE"
-'''
+"""
 
 
 def write_plugins(root: Path) -> None:
@@ -119,7 +119,8 @@ def write_plugins(root: Path) -> None:
         dist_info = root / f"fakeplug_{name}-0.1.dist-info"
         dist_info.mkdir()
         (dist_info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: fakeplug-{name}\nVersion: 0.1\n")
+            f"Metadata-Version: 2.1\nName: fakeplug-{name}\nVersion: 0.1\n"
+        )
         (dist_info / "entry_points.txt").write_text(f"[jobplatform.plugins]\n{name} = {module}\n")
 
 

@@ -11,8 +11,13 @@ from urllib.parse import urlsplit, urlunsplit
 T = TypeVar("T")
 
 
-def wait_until(probe: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05,
-               message: str = "condition") -> T:
+def wait_until(
+    probe: Callable[[], T],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> T:
     """Call `probe` until it returns something truthy; return that, or fail at the deadline."""
     deadline = time.monotonic() + timeout
     last: T | None = None
@@ -24,8 +29,9 @@ def wait_until(probe: Callable[[], T], *, timeout: float = 30.0, interval: float
     raise AssertionError(f"timed out after {timeout:g}s waiting for {message}; last value {last!r}")
 
 
-async def eventually(probe: Callable[[], object], *, timeout: float = 10.0,
-                     message: str = "condition") -> None:
+async def eventually(
+    probe: Callable[[], object], *, timeout: float = 10.0, message: str = "condition"
+) -> None:
     """`wait_until` for async tests: await `probe()` becoming true while the event loop runs."""
     deadline = time.monotonic() + timeout
     while not probe():

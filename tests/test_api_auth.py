@@ -19,9 +19,15 @@ EMAIL = {"name": "sendEmail", "data": {"recipient": "a@example.com", "subject": 
 @pytest.fixture(scope="module")
 def client(mongo_uri, redis_uri, tmp_path_factory):
     redis_db = redis_uri.rsplit("/", 1)[0] + "/3"
-    with app_client(mongo_uri, redis_db, tmp_path_factory.mktemp("auth"),
-                    login_rate_limit_ip=0, login_lockout_after=3, login_lockout_seconds=1,
-                    login_lockout_max_seconds=60) as client:
+    with app_client(
+        mongo_uri,
+        redis_db,
+        tmp_path_factory.mktemp("auth"),
+        login_rate_limit_ip=0,
+        login_lockout_after=3,
+        login_lockout_seconds=1,
+        login_lockout_max_seconds=60,
+    ) as client:
         yield client
 
 
@@ -33,8 +39,10 @@ def admin(client) -> str:
 @pytest.fixture(scope="module")
 def tokens(client, admin) -> dict[str, str]:
     """An access token for a fresh user of each role."""
-    return {role: login(client, *new_user(client, admin, role))["access_token"]
-            for role in ("operator", "viewer")} | {"admin": admin}
+    return {
+        role: login(client, *new_user(client, admin, role))["access_token"]
+        for role in ("operator", "viewer")
+    } | {"admin": admin}
 
 
 def test_login_gives_access_and_refresh_tokens_that_work(client):
@@ -85,14 +93,16 @@ def test_forged_or_expired_tokens_are_401(client, tokens, forgery):
         token = issue_access_token(JWT_SECRET, claims["sub"], "viewer", -30, claims["sid"])
     elif forgery == "tampered":  # a viewer's token claiming admin, signature kept
         header, _, signature = tokens["viewer"].split(".")
-        payload = jwt.utils.base64url_encode(json.dumps(
-            {**claims, "sub": "admin", "role": "admin"}).encode()).decode()
+        payload = jwt.utils.base64url_encode(
+            json.dumps({**claims, "sub": "admin", "role": "admin"}).encode()
+        ).decode()
         token = f"{header}.{payload}.{signature}"
     elif forgery == "alg_none":
         token = jwt.encode({**claims, "sub": "admin", "role": "admin"}, None, algorithm="none")
     elif forgery == "wrong_key":
-        token = jwt.encode({**claims, "sub": "admin"}, "another-secret-" + "y" * 40,
-                           algorithm="HS256")
+        token = jwt.encode(
+            {**claims, "sub": "admin"}, "another-secret-" + "y" * 40, algorithm="HS256"
+        )
     else:
         token = "not.a.jwt"
     response = client.get("/api/jobs", headers=bearer(token))
@@ -118,21 +128,27 @@ OPERATOR_ACTIONS = [
 ]
 ADMIN_ACTIONS = [
     ("GET", "/api/users", None),
-    ("POST", "/api/users", {"username": "x" + uuid.uuid4().hex[:6], "password": "p" * 12,
-                            "role": "viewer"}),
+    (
+        "POST",
+        "/api/users",
+        {"username": "x" + uuid.uuid4().hex[:6], "password": "p" * 12, "role": "viewer"},
+    ),
     ("GET", "/api/tokens", None),
     ("POST", "/api/tokens", {"name": "t-" + uuid.uuid4().hex[:6], "role": "viewer"}),
 ]
 READ_ACTIONS = [("GET", "/api/jobs", None), ("GET", "/api/jobs/000000000000000000000000", None)]
-MATRIX = ([(role, a, True) for role in ("viewer", "operator", "admin") for a in READ_ACTIONS]
-          + [("viewer", a, False) for a in OPERATOR_ACTIONS]
-          + [(role, a, True) for role in ("operator", "admin") for a in OPERATOR_ACTIONS]
-          + [(role, a, False) for role in ("viewer", "operator") for a in ADMIN_ACTIONS]
-          + [("admin", a, True) for a in ADMIN_ACTIONS])
+MATRIX = (
+    [(role, a, True) for role in ("viewer", "operator", "admin") for a in READ_ACTIONS]
+    + [("viewer", a, False) for a in OPERATOR_ACTIONS]
+    + [(role, a, True) for role in ("operator", "admin") for a in OPERATOR_ACTIONS]
+    + [(role, a, False) for role in ("viewer", "operator") for a in ADMIN_ACTIONS]
+    + [("admin", a, True) for a in ADMIN_ACTIONS]
+)
 
 
-@pytest.mark.parametrize(("role", "action", "allowed"), MATRIX,
-                         ids=[f"{r}-{a[0]}-{a[1]}" for r, a, _ in MATRIX])
+@pytest.mark.parametrize(
+    ("role", "action", "allowed"), MATRIX, ids=[f"{r}-{a[0]}-{a[1]}" for r, a, _ in MATRIX]
+)
 def test_each_role_is_allowed_or_refused(client, tokens, role, action, allowed):
     method, path, body = action
     response = client.request(method, path, headers=bearer(tokens[role]), json=body)
@@ -152,22 +168,26 @@ def test_disabled_user_is_stopped_at_once_and_cannot_log_in(client, admin):
     assert change.status_code == 200 and change.json()["disabled"] is True
 
     assert client.get("/api/jobs", headers=bearer(session["access_token"])).status_code == 401
-    assert client.post("/api/login", json={"username": username,
-                                           "password": password}).status_code == 401
+    assert (
+        client.post("/api/login", json={"username": username, "password": password}).status_code
+        == 401
+    )
     refresh = client.post("/api/token/refresh", json={"refresh_token": session["refresh_token"]})
     assert refresh.status_code == 401
 
 
 def test_api_token_is_shown_once_works_with_its_role_and_stops_when_revoked(client, admin):
     name = "ci-" + uuid.uuid4().hex[:6]
-    created = client.post("/api/tokens", headers=bearer(admin), json={"name": name,
-                                                                     "role": "viewer"})
+    created = client.post(
+        "/api/tokens", headers=bearer(admin), json={"name": name, "role": "viewer"}
+    )
     assert created.status_code == 201, created.text
     token = created.json()["token"]
     assert token.startswith(created.json()["prefix"])
 
-    listed = [t for t in client.get("/api/tokens", headers=bearer(admin)).json()
-              if t["name"] == name]
+    listed = [
+        t for t in client.get("/api/tokens", headers=bearer(admin)).json() if t["name"] == name
+    ]
     assert listed and "token" not in listed[0] and listed[0]["revoked"] is False
     assert client.get("/api/jobs", headers=bearer(token)).status_code == 200
     assert client.post("/api/jobs", headers=bearer(token), json=EMAIL).status_code == 403
@@ -182,9 +202,11 @@ def test_api_token_is_shown_once_works_with_its_role_and_stops_when_revoked(clie
 def test_api_token_stops_while_its_creator_is_disabled(client, admin):
     creator, password = new_user(client, admin, "admin")
     creator_token = login(client, creator, password)["access_token"]
-    token = client.post("/api/tokens", headers=bearer(creator_token),
-                        json={"name": "svc-" + uuid.uuid4().hex[:6], "role": "operator"}
-                        ).json()["token"]
+    token = client.post(
+        "/api/tokens",
+        headers=bearer(creator_token),
+        json={"name": "svc-" + uuid.uuid4().hex[:6], "role": "operator"},
+    ).json()["token"]
     assert client.get("/api/jobs", headers=bearer(token)).status_code == 200
     client.patch(f"/api/users/{creator}", headers=bearer(admin), json={"disabled": True})
     assert client.get("/api/jobs", headers=bearer(token)).status_code == 401
@@ -194,26 +216,39 @@ def test_api_token_stops_while_its_creator_is_disabled(client, admin):
 
 def test_duplicate_user_and_active_token_name_are_409(client, admin):
     username, _ = new_user(client, admin, "viewer")
-    again = client.post("/api/users", headers=bearer(admin),
-                        json={"username": username, "password": "p" * 12, "role": "viewer"})
+    again = client.post(
+        "/api/users",
+        headers=bearer(admin),
+        json={"username": username, "password": "p" * 12, "role": "viewer"},
+    )
     assert again.status_code == 409
     assert "already exists" in again.json()["error"]["message"]
     name = "dup-" + uuid.uuid4().hex[:6]
     client.post("/api/tokens", headers=bearer(admin), json={"name": name, "role": "viewer"})
-    second = client.post("/api/tokens", headers=bearer(admin), json={"name": name,
-                                                                    "role": "viewer"})
+    second = client.post(
+        "/api/tokens", headers=bearer(admin), json={"name": name, "role": "viewer"}
+    )
     assert second.status_code == 409
 
 
 def test_user_changes_are_validated_and_unknown_ones_are_404(client, admin):
-    short = client.post("/api/users", headers=bearer(admin),
-                        json={"username": "shorty", "password": "short", "role": "viewer"})
+    short = client.post(
+        "/api/users",
+        headers=bearer(admin),
+        json={"username": "shorty", "password": "short", "role": "viewer"},
+    )
     assert short.status_code == 422
     assert "password" in short.json()["error"]["details"]
-    assert client.patch("/api/users/nobody-here", headers=bearer(admin),
-                        json={"role": "viewer"}).status_code == 404
-    assert client.delete("/api/tokens/000000000000000000000000",
-                         headers=bearer(admin)).status_code == 404
+    assert (
+        client.patch(
+            "/api/users/nobody-here", headers=bearer(admin), json={"role": "viewer"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.delete("/api/tokens/000000000000000000000000", headers=bearer(admin)).status_code
+        == 404
+    )
     myself = client.patch("/api/users/admin", headers=bearer(admin), json={"disabled": True})
     assert myself.status_code == 409
 
@@ -221,8 +256,9 @@ def test_user_changes_are_validated_and_unknown_ones_are_404(client, admin):
 def test_new_password_ends_sessions_and_the_new_one_works(client, admin):
     username, password = new_user(client, admin, "viewer")
     session = login(client, username, password)
-    changed = client.patch(f"/api/users/{username}", headers=bearer(admin),
-                           json={"password": "brand-new-password"})
+    changed = client.patch(
+        f"/api/users/{username}", headers=bearer(admin), json={"password": "brand-new-password"}
+    )
     assert changed.status_code == 200
     assert client.get("/api/jobs", headers=bearer(session["access_token"])).status_code == 401
     assert login(client, username, "brand-new-password")["role"] == "viewer"
@@ -244,20 +280,32 @@ def test_failed_logins_lock_the_username_and_the_lockout_grows(client, admin):
     assert locked.status_code == 429
     assert "try again in" in locked.json()["error"]["message"]
 
-    wait_until(lambda: _try(client, username, "still wrong").status_code == 401, timeout=10,
-               message="the first lockout to end")
+    wait_until(
+        lambda: _try(client, username, "still wrong").status_code == 401,
+        timeout=10,
+        message="the first lockout to end",
+    )
     _try(client, username, "wrong")
     second_lockout = _try(client, username, "wrong")
     assert second_lockout.status_code == 429
     assert "locked for 2 seconds" in second_lockout.json()["error"]["message"]
-    wait_until(lambda: _try(client, username, password).status_code == 200, timeout=10,
-               message="the second lockout to end")
+    wait_until(
+        lambda: _try(client, username, password).status_code == 200,
+        timeout=10,
+        message="the second lockout to end",
+    )
 
 
 def test_per_username_and_per_address_login_limits(mongo_uri, redis_uri, tmp_path):
     redis_db = redis_uri.rsplit("/", 1)[0] + "/4"
-    with app_client(mongo_uri, redis_db, tmp_path, login_rate_limit_ip=6,
-                    login_rate_limit_user=3, login_lockout_after=100) as client:
+    with app_client(
+        mongo_uri,
+        redis_db,
+        tmp_path,
+        login_rate_limit_ip=6,
+        login_rate_limit_user=3,
+        login_lockout_after=100,
+    ) as client:
         codes = [_try(client, "someone", "wrong").status_code for _ in range(4)]
         assert codes == [401, 401, 401, 429]
         limited = _try(client, "someone", "wrong")
@@ -284,8 +332,12 @@ def test_api_rate_limit_per_token(mongo_uri, redis_uri, tmp_path):
 def test_a_new_role_applies_to_open_sessions_at_once(client, admin):
     username, password = new_user(client, admin, "operator")
     token = login(client, username, password)["access_token"]
-    assert client.post("/api/jobs/retry", headers=bearer(token),
-                       json={"name": "noSuchType"}).status_code == 200
+    assert (
+        client.post(
+            "/api/jobs/retry", headers=bearer(token), json={"name": "noSuchType"}
+        ).status_code
+        == 200
+    )
     client.patch(f"/api/users/{username}", headers=bearer(admin), json={"role": "viewer"})
     refused = client.post("/api/jobs/retry", headers=bearer(token), json={"name": "noSuchType"})
     assert refused.status_code == 403
@@ -293,8 +345,9 @@ def test_a_new_role_applies_to_open_sessions_at_once(client, admin):
 
 
 def test_without_redis_the_lockout_lives_in_the_web_process(mongo_uri, tmp_path):
-    with app_client(mongo_uri, None, tmp_path, login_lockout_after=2,
-                    login_lockout_seconds=30) as client:
+    with app_client(
+        mongo_uri, None, tmp_path, login_lockout_after=2, login_lockout_seconds=30
+    ) as client:
         username = "memory-" + uuid.uuid4().hex[:6]
         codes = [_try(client, username, "wrong").status_code for _ in range(3)]
         assert codes == [401, 429, 429]

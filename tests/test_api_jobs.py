@@ -17,8 +17,7 @@ from tests.test_submit_validation import queued_messages
 
 
 def email(**data) -> dict:
-    return {"name": "sendEmail",
-            "data": {"recipient": "a@example.com", "subject": "Hi", **data}}
+    return {"name": "sendEmail", "data": {"recipient": "a@example.com", "subject": "Hi", **data}}
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +35,12 @@ def client(mongo_uri, queue_uri, tmp_path_factory):
 
 def stored(state: str, tag: str, **fields) -> Job:
     """A job written straight to the history, as a worker would have left it."""
-    defaults = {"type": "sendEmail", "data": {}, "idempotency_key": f"{tag}-{uuid.uuid4().hex}",
-                "retry_policy": {"max_attempts": 3}}
+    defaults = {
+        "type": "sendEmail",
+        "data": {},
+        "idempotency_key": f"{tag}-{uuid.uuid4().hex}",
+        "retry_policy": {"max_attempts": 3},
+    }
     return Job(**{**defaults, **fields}, state=state, created_by=tag).save()
 
 
@@ -69,8 +72,11 @@ def test_idempotency_key_returns_the_first_job_and_a_conflicting_reuse_is_409(cl
     assert "already used" in conflict.json()["error"]["message"]
 
 
-@pytest.mark.parametrize("data", [{"$where": "1"}, {"a.b": 1}, {"deep": {"list": [{"$gt": 1}]}}],
-                         ids=["dollar", "dot", "nested"])
+@pytest.mark.parametrize(
+    "data",
+    [{"$where": "1"}, {"a.b": 1}, {"deep": {"list": [{"$gt": 1}]}}],
+    ids=["dollar", "dot", "nested"],
+)
 def test_data_keys_mongodb_would_read_as_operators_are_422(client, queue_uri, data):
     before, queued = Job.objects.count(), queued_messages(queue_uri)
     response = client.post("/api/jobs", json={"name": "sendEmail", "data": data})
@@ -90,8 +96,9 @@ def test_batch_submits_all(client, queue_uri):
 def test_batch_with_one_bad_job_stores_nothing_and_names_it(client, queue_uri):
     before, queued = Job.objects.count(), queued_messages(queue_uri)
     bad = {"name": "sendEmail", "data": {"subject": "no recipient"}}
-    response = client.post("/api/jobs/batch",
-                           json={"jobs": [email(), bad, {"name": "sendFax", "data": {}}]})
+    response = client.post(
+        "/api/jobs/batch", json={"jobs": [email(), bad, {"name": "sendFax", "data": {}}]}
+    )
     assert response.status_code == 422
     error = response.json()["error"]
     assert "2 of 3 jobs are invalid; nothing was submitted" == error["message"]
@@ -143,8 +150,12 @@ def test_bulk_retry_by_filter_retries_only_matching_dead_jobs(client):
 
 def test_list_filters_by_state_type_time_and_text(client):
     tag = "filter-" + uuid.uuid4().hex[:8]
-    old = stored("dead", tag, created_at=utcnow() - timedelta(days=3),
-                 id=ObjectId.from_datetime(utcnow() - timedelta(days=3)))
+    old = stored(
+        "dead",
+        tag,
+        created_at=utcnow() - timedelta(days=3),
+        id=ObjectId.from_datetime(utcnow() - timedelta(days=3)),
+    )
     new_dead = stored("dead", tag, error="SMTP 550 mailbox unavailable")
     new_ok = stored("succeeded", tag)
 
@@ -166,8 +177,9 @@ def test_list_filters_by_state_type_time_and_text(client):
     assert [j["id"] for j in by_id] == [str(new_ok.id)]
 
 
-@pytest.mark.parametrize("params", [{"name": '{"$ne": ""}'}, {"q": ".*"}, {"q": "(["},
-                                    {"name": "$where"}])
+@pytest.mark.parametrize(
+    "params", [{"name": '{"$ne": ""}'}, {"q": ".*"}, {"q": "(["}, {"name": "$where"}]
+)
 def test_filter_values_are_text_never_operators_or_patterns(client, params):
     response = client.get("/api/jobs", params=params)
     assert response.status_code == 200, response.text
@@ -182,8 +194,9 @@ def test_unknown_and_operator_shaped_parameters_are_422(client, query):
 
 
 def test_bad_filter_values_are_422_per_field(client):
-    response = client.get("/api/jobs", params={"state": "exploded", "limit": 0,
-                                                "created_after": "yesterday"})
+    response = client.get(
+        "/api/jobs", params={"state": "exploded", "limit": 0, "created_after": "yesterday"}
+    )
     assert response.status_code == 422
     fields = set(response.json()["error"]["details"])
     assert {"query.state.0", "query.limit", "query.created_after"} <= fields
@@ -212,9 +225,18 @@ def test_cursor_pages_walk_every_match_once_in_both_orders(client):
 
 def test_total_is_capped_on_a_large_history(client):
     tag = "many-" + uuid.uuid4().hex[:8]
-    rows = [{"_id": ObjectId(), "type": "sendEmail", "state": "succeeded", "data": {},
-             "created_by": tag, "idempotency_key": f"{tag}-{i}", "created_at": utcnow()}
-            for i in range(COUNT_CAP + 5)]
+    rows = [
+        {
+            "_id": ObjectId(),
+            "type": "sendEmail",
+            "state": "succeeded",
+            "data": {},
+            "created_by": tag,
+            "idempotency_key": f"{tag}-{i}",
+            "created_at": utcnow(),
+        }
+        for i in range(COUNT_CAP + 5)
+    ]
     Job._get_collection().insert_many(rows)
     try:
         body = client.get("/api/jobs", params={"q": tag, "limit": 2}).json()
@@ -225,15 +247,19 @@ def test_total_is_capped_on_a_large_history(client):
 
 
 def test_malformed_json_is_400(client):
-    response = client.post("/api/jobs", content=b'{"name": "sendEmail",',
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/api/jobs", content=b'{"name": "sendEmail",', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "malformed_json"
 
 
 def test_body_that_is_not_json_is_415(client):
-    response = client.post("/api/jobs", content=b"name=sendEmail",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = client.post(
+        "/api/jobs",
+        content=b"name=sendEmail",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 415
     assert "Content-Type: application/json" in response.json()["error"]["message"]
 
@@ -251,8 +277,9 @@ def test_body_over_the_limit_is_413_whether_announced_or_streamed(client, queue_
             yield b"x" * 65536
         yield b'"}}'
 
-    streamed = client.post("/api/jobs", content=chunks(),
-                           headers={"Content-Type": "application/json"})
+    streamed = client.post(
+        "/api/jobs", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert streamed.status_code == 413
     assert Job.objects.count() == before and queued_messages(queue_uri) == queued
 

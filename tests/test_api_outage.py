@@ -34,7 +34,6 @@ def client(servers, tmp_path_factory):
         yield client
 
 
-
 def test_mongodb_down_is_503_and_nothing_is_stored_or_enqueued(servers, client):
     mongo, redis = servers
     assert client.post("/api/jobs", json=JOB).status_code == 201
@@ -47,8 +46,9 @@ def test_mongodb_down_is_503_and_nothing_is_stored_or_enqueued(servers, client):
         assert submit.json()["error"]["code"] == "unavailable"
         assert "MongoDB cannot be reached" in submit.json()["error"]["message"]
         assert submit.headers["retry-after"] == "5"
-        login_attempt = client.post("/api/login", json={"username": "admin",
-                                                        "password": ADMIN_PASSWORD})
+        login_attempt = client.post(
+            "/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
         assert login_attempt.status_code == 503
     finally:
         mongo.process = FerretDB(mongo.data_dir, port=mongo.port).start().process
@@ -69,8 +69,9 @@ def test_redis_down_is_503_and_the_job_is_not_kept(servers, client):
         assert Job.objects.count() == jobs_before
         reads = client.get("/api/jobs")  # the history stays readable; rate limits fail open
         assert reads.status_code == 200
-        locked_out = client.post("/api/login", json={"username": "admin",
-                                                     "password": ADMIN_PASSWORD})
+        locked_out = client.post(
+            "/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        )
         assert locked_out.status_code == 503  # a lockout that cannot be checked is not skipped
         assert "rate-limit store (Redis)" in locked_out.json()["error"]["message"]
     finally:

@@ -28,8 +28,12 @@ from tests.conftest import ADMIN_PASSWORD, start_web, stop
 
 @pytest.fixture(scope="module")
 def fuzz_web(platform_env, mongo_server, redis_uri, tmp_path_factory) -> Iterator[str]:
-    env = {**platform_env, "MONGO_URI": f"{mongo_server}fuzz_{uuid.uuid4().hex[:8]}",
-           "REDIS_URI": redis_uri.rsplit("/", 1)[0] + "/8", "LOGIN_RATE_LIMIT_IP": "0"}
+    env = {
+        **platform_env,
+        "MONGO_URI": f"{mongo_server}fuzz_{uuid.uuid4().hex[:8]}",
+        "REDIS_URI": redis_uri.rsplit("/", 1)[0] + "/8",
+        "LOGIN_RATE_LIMIT_IP": "0",
+    }
     process, url = start_web(env, tmp_path_factory.mktemp("fuzz") / "web.log")
     yield url
     stop(process)
@@ -37,10 +41,14 @@ def fuzz_web(platform_env, mongo_server, redis_uri, tmp_path_factory) -> Iterato
 
 @pytest.fixture(scope="module")
 def fuzz_token(fuzz_web) -> str:
-    login = httpx.post(f"{fuzz_web}/api/login",
-                       json={"username": "admin", "password": ADMIN_PASSWORD}).json()
-    created = httpx.post(f"{fuzz_web}/api/tokens", headers=bearer(login["access_token"]),
-                         json={"name": "schemathesis", "role": "admin"})
+    login = httpx.post(
+        f"{fuzz_web}/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+    ).json()
+    created = httpx.post(
+        f"{fuzz_web}/api/tokens",
+        headers=bearer(login["access_token"]),
+        json={"name": "schemathesis", "role": "admin"},
+    )
     assert created.status_code == 201, created.text
     return created.json()["token"]
 
@@ -48,11 +56,16 @@ def fuzz_token(fuzz_web) -> str:
 @pytest.fixture(scope="module")
 def api_schema(fuzz_web):
     return schemathesis.openapi.from_url(f"{fuzz_web}/api/openapi.json").include(
-        path_regex="^/api/")
+        path_regex="^/api/"
+    )
 
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 def test_generated_requests_get_documented_answers(api_schema, fuzz_token):
@@ -64,8 +77,13 @@ def test_generated_requests_get_documented_answers(api_schema, fuzz_token):
         operations += 1
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=8, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=8,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def call(case):
             case.call_and_validate(headers=bearer(fuzz_token), checks=CHECKS)
 

@@ -45,8 +45,10 @@ def hold_job(engine: Engine):
 
 
 def touch_jobs(engine: Engine, n: int, **options) -> list[str]:
-    return [str(engine.jobs.submit("test.touch", {"path": engine.path("touched.txt")},
-                                   **options).id) for _ in range(n)]
+    return [
+        str(engine.jobs.submit("test.touch", {"path": engine.path("touched.txt")}, **options).id)
+        for _ in range(n)
+    ]
 
 
 def assert_all_succeeded(jobs: dict) -> None:
@@ -59,8 +61,9 @@ def test_worker_killed_mid_job_its_job_runs_again_and_the_loss_is_recorded(chaos
     first = engine.worker()
     job, started, release = hold_job(engine)
     others = touch_jobs(engine, 20)
-    wait_until(lambda: started.exists() and started.read_text() == "1",
-               message="attempt 1 to start")
+    wait_until(
+        lambda: started.exists() and started.read_text() == "1", message="attempt 1 to start"
+    )
 
     first.kill()
     engine.worker()
@@ -111,8 +114,13 @@ def test_redis_flushed_waiting_and_retrying_jobs_are_put_back(chaos):
     Redis.from_url(redis.uri).flushall()
     release.touch()
     flaky = str(engine.jobs.submit("test.flaky", {"fail_times": 1}).id)
-    wait_until(lambda: Redis.from_url(redis.uri).zcard("huey.schedule.jobplatform.tests")
-               or engine.jobs.get(flaky).state == "succeeded", message="the retry's schedule")
+    wait_until(
+        lambda: (
+            Redis.from_url(redis.uri).zcard("huey.schedule.jobplatform.tests")
+            or engine.jobs.get(flaky).state == "succeeded"
+        ),
+        message="the retry's schedule",
+    )
     Redis.from_url(redis.uri).flushall()  # the flaky job's retry is on the schedule, or done
     jobs = wait_final([job.id, *queued, *scheduled, flaky])
 

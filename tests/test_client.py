@@ -19,8 +19,11 @@ def email(subject: str) -> dict:
 
 @pytest.fixture(scope="module")
 def api_token(web_url, admin_token) -> str:
-    response = httpx.post(f"{web_url}/api/tokens", headers=bearer(admin_token),
-                          json={"name": "client-" + uuid.uuid4().hex[:6], "role": "operator"})
+    response = httpx.post(
+        f"{web_url}/api/tokens",
+        headers=bearer(admin_token),
+        json={"name": "client-" + uuid.uuid4().hex[:6], "role": "operator"},
+    )
     assert response.status_code == 201, response.text
     return response.json()["token"]
 
@@ -69,8 +72,10 @@ def test_refusals_raise_api_error_with_the_api_reasons(web_url, api_token):
 
 
 def test_wrong_password_and_revoked_token_raise_401(web_url):
-    with pytest.raises(ApiError) as wrong, Client(web_url, username="nobody-" + uuid.uuid4().hex,
-                                                  password="not it") as jobs:
+    with (
+        pytest.raises(ApiError) as wrong,
+        Client(web_url, username="nobody-" + uuid.uuid4().hex, password="not it") as jobs,
+    ):
         jobs.list()
     assert wrong.value.status == 401 and wrong.value.code == "login_failed"
     with pytest.raises(ApiError) as revoked, Client(web_url, token="jpt_unknown") as jobs:

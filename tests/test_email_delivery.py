@@ -35,10 +35,30 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key, made with the openssl CLI."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj",
-                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -50,8 +70,10 @@ def server_tls(certificate) -> ssl.SSLContext:
 
 
 def authenticate(server, session, envelope, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and \
-        (auth_data.login, auth_data.password) == (USER.encode(), PASSWORD.encode())
+    ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+        USER.encode(),
+        PASSWORD.encode(),
+    )
     return AuthResult(success=ok, handled=False)  # aiosmtpd then answers 535 itself
 
 
@@ -82,41 +104,63 @@ def plain_server() -> Iterator[tuple[SmtpRecorder, int]]:
 
 @pytest.fixture(scope="module")
 def starttls_server(server_tls) -> Iterator[tuple[SmtpRecorder, int]]:
-    yield from serve(SmtpRecorder(), tls_context=server_tls, require_starttls=True,
-                     authenticator=authenticate, auth_required=True)
+    yield from serve(
+        SmtpRecorder(),
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_required=True,
+    )
 
 
 @pytest.fixture(scope="module")
 def tls_server(server_tls) -> Iterator[tuple[SmtpRecorder, int]]:
     # The whole connection is TLS, which aiosmtpd's auth_require_tls does not count.
-    yield from serve(SmtpRecorder(), ssl_context=server_tls, authenticator=authenticate,
-                     auth_require_tls=False)
+    yield from serve(
+        SmtpRecorder(), ssl_context=server_tls, authenticator=authenticate, auth_require_tls=False
+    )
 
 
 def send(data: dict[str, Any], **settings: Any) -> dict[str, Any]:
     """Run the sendEmail processor once, with settings checked as plugins.toml's are."""
-    manifest = Manifest(path=None, plugins={"email": PluginEntry("email", settings=settings)},
-                        job_types={})
-    host = build_host(manifest, entry_points=False,
-                      plugins={"email": jobplatform_email.plugin})
+    manifest = Manifest(
+        path=None, plugins={"email": PluginEntry("email", settings=settings)}, job_types={}
+    )
+    host = build_host(manifest, entry_points=False, plugins={"email": jobplatform_email.plugin})
     assert host.plugins["email"].error is None
-    ctx = JobContext(job_id="job1", job_type="sendEmail", data=data, attempt=1, max_attempts=3,
-                     idempotency_key="key-1", settings=host.settings_of("sendEmail"),
-                     logger=logging.getLogger("test"))
+    ctx = JobContext(
+        job_id="job1",
+        job_type="sendEmail",
+        data=data,
+        attempt=1,
+        max_attempts=3,
+        idempotency_key="key-1",
+        settings=host.settings_of("sendEmail"),
+        logger=logging.getLogger("test"),
+    )
     return host.job_type("sendEmail").processor(ctx)
 
 
 def test_plain_smtp_with_several_recipients_cc_and_bcc(plain_server):
     recorder, port = plain_server
-    data = {"recipient": ["ann@example.com", "bob@example.com"], "cc": ["cy@example.com"],
-            "bcc": ["hidden@example.com"], "reply_to": "help@example.com",
-            "subject": "Team news", "body": "Hello team"}
+    data = {
+        "recipient": ["ann@example.com", "bob@example.com"],
+        "cc": ["cy@example.com"],
+        "bcc": ["hidden@example.com"],
+        "reply_to": "help@example.com",
+        "subject": "Team news",
+        "body": "Hello team",
+    }
 
     result = send(data, port=port, tls="none", sender="news@example.com")
 
     [(envelope, message)] = recorder.with_subject("Team news")
-    assert envelope == ["ann@example.com", "bob@example.com", "cy@example.com",
-                        "hidden@example.com"]
+    assert envelope == [
+        "ann@example.com",
+        "bob@example.com",
+        "cy@example.com",
+        "hidden@example.com",
+    ]
     assert message["To"] == "ann@example.com, bob@example.com"
     assert message["Cc"] == "cy@example.com"
     assert message["Reply-To"] == "help@example.com"
@@ -129,9 +173,14 @@ def test_plain_smtp_with_several_recipients_cc_and_bcc(plain_server):
 def test_starttls_with_login(starttls_server, certificate):
     recorder, port = starttls_server
 
-    send({"recipient": "ann@example.com", "subject": "Over STARTTLS", "body": "secret"},
-         port=port, tls="starttls", username=USER, password=PASSWORD,
-         ca_file=str(certificate[0]))
+    send(
+        {"recipient": "ann@example.com", "subject": "Over STARTTLS", "body": "secret"},
+        port=port,
+        tls="starttls",
+        username=USER,
+        password=PASSWORD,
+        ca_file=str(certificate[0]),
+    )
 
     [(envelope, message)] = recorder.with_subject("Over STARTTLS")
     assert envelope == ["ann@example.com"]
@@ -141,8 +190,14 @@ def test_starttls_with_login(starttls_server, certificate):
 def test_implicit_tls_with_login(tls_server, certificate):
     recorder, port = tls_server
 
-    send({"recipient": "ann@example.com", "subject": "Over TLS", "body": "x"},
-         port=port, tls="tls", username=USER, password=PASSWORD, ca_file=str(certificate[0]))
+    send(
+        {"recipient": "ann@example.com", "subject": "Over TLS", "body": "x"},
+        port=port,
+        tls="tls",
+        username=USER,
+        password=PASSWORD,
+        ca_file=str(certificate[0]),
+    )
 
     assert len(recorder.with_subject("Over TLS")) == 1
 
@@ -151,8 +206,14 @@ def test_wrong_password_fails_for_good(starttls_server, certificate):
     _, port = starttls_server
 
     with pytest.raises(PermanentError, match="535"):
-        send({"recipient": "ann@example.com", "subject": "Nope"}, port=port, tls="starttls",
-             username=USER, password="wrong", ca_file=str(certificate[0]))
+        send(
+            {"recipient": "ann@example.com", "subject": "Nope"},
+            port=port,
+            tls="starttls",
+            username=USER,
+            password="wrong",
+            ca_file=str(certificate[0]),
+        )
 
 
 def test_untrusted_certificate_is_refused(tls_server):
@@ -171,10 +232,13 @@ def test_starttls_required_by_server_but_not_used(starttls_server):
 
 def test_html_body_with_plain_alternative_and_templates(plain_server):
     recorder, port = plain_server
-    data = {"recipient": "ann@example.com", "subject": "Hi $name, order $order",
-            "body": "Dear $name, order $order has shipped.",
-            "html": "<p>Dear <b>$name</b>, order $order has shipped.</p>",
-            "variables": {"name": "Ann", "order": 42}}
+    data = {
+        "recipient": "ann@example.com",
+        "subject": "Hi $name, order $order",
+        "body": "Dear $name, order $order has shipped.",
+        "html": "<p>Dear <b>$name</b>, order $order has shipped.</p>",
+        "variables": {"name": "Ann", "order": 42},
+    }
 
     send(data, port=port, tls="none")
 
@@ -183,23 +247,36 @@ def test_html_body_with_plain_alternative_and_templates(plain_server):
     plain, html = message.get_payload()
     assert plain.get_payload(decode=True).decode().strip() == "Dear Ann, order 42 has shipped."
     assert html.get_content_type() == "text/html"
-    assert html.get_payload(decode=True).decode().strip() == \
-        "<p>Dear <b>Ann</b>, order 42 has shipped.</p>"
+    assert (
+        html.get_payload(decode=True).decode().strip()
+        == "<p>Dear <b>Ann</b>, order 42 has shipped.</p>"
+    )
 
 
 def test_template_with_a_missing_variable_fails_for_good(plain_server):
     _, port = plain_server
 
     with pytest.raises(PermanentError, match=r"body uses \$order, which variables does not "):
-        send({"recipient": "ann@example.com", "subject": "x", "body": "Order $order",
-              "variables": {"name": "Ann"}}, port=port, tls="none")
+        send(
+            {
+                "recipient": "ann@example.com",
+                "subject": "x",
+                "body": "Order $order",
+                "variables": {"name": "Ann"},
+            },
+            port=port,
+            tls="none",
+        )
 
 
 def test_refused_recipient_among_accepted_ones_is_reported(plain_server):
     recorder, port = plain_server
 
-    result = send({"recipient": ["ann@example.com", "ghost@refused.example"],
-                   "subject": "Partly refused"}, port=port, tls="none")
+    result = send(
+        {"recipient": ["ann@example.com", "ghost@refused.example"], "subject": "Partly refused"},
+        port=port,
+        tls="none",
+    )
 
     [(envelope, _)] = recorder.with_subject("Partly refused")
     assert envelope == ["ann@example.com"]

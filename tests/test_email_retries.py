@@ -30,8 +30,14 @@ class Moody(SmtpRecorder):
         self.deferred: set[str] = set()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        subject = next((line for line in envelope.content.decode().splitlines()
-                        if line.startswith("Subject: ")), "")
+        subject = next(
+            (
+                line
+                for line in envelope.content.decode().splitlines()
+                if line.startswith("Subject: ")
+            ),
+            "",
+        )
         if "[reject]" in subject:
             return "554 5.7.1 message rejected as spam"
         if "[defer-once]" in subject and subject not in self.deferred:
@@ -57,22 +63,34 @@ def services(smtp, platform_env, tmp_path_factory) -> Iterator[Services]:
     manifest.write_text(
         f'[plugins.email.settings]\nhost = "127.0.0.1"\nport = {smtp[1]}\ntls = "none"\n\n'
         f'[job_types.sendEmail]\nqueue = "email-{uuid.uuid4().hex[:8]}"\n'
-        "retry = { max_attempts = 3, initial_delay = 0.2, jitter = 0 }\n")
+        "retry = { max_attempts = 3, initial_delay = 0.2, jitter = 0 }\n"
+    )
     env = {**platform_env, "PLUGINS_FILE": str(manifest)}
     worker = start_worker(env, folder / "worker.log")
-    settings = load_settings(mongo_uri=env["MONGO_URI"], redis_uri=env["REDIS_URI"],
-                             jwt_secret=env["JWT_SECRET"], plugins_file=manifest,
-                             data_dir=folder, app_env="test")
+    settings = load_settings(
+        mongo_uri=env["MONGO_URI"],
+        redis_uri=env["REDIS_URI"],
+        jwt_secret=env["JWT_SECRET"],
+        plugins_file=manifest,
+        data_dir=folder,
+        app_env="test",
+    )
     db.connect(settings)
     yield build_services(settings)
     stop(worker)
 
 
 def run_to_end(services: Services, subject: str) -> dict:
-    job = services.jobs.submit("sendEmail", {"recipient": "ann@example.com", "subject": subject,
-                                             "body": "hello"})
-    return wait_until(lambda: (j := services.jobs.get(str(job.id))).state in ("succeeded", "dead")
-                      and j.describe(), timeout=60, message="email job to finish")
+    job = services.jobs.submit(
+        "sendEmail", {"recipient": "ann@example.com", "subject": subject, "body": "hello"}
+    )
+    return wait_until(
+        lambda: (
+            (j := services.jobs.get(str(job.id))).state in ("succeeded", "dead") and j.describe()
+        ),
+        timeout=60,
+        message="email job to finish",
+    )
 
 
 def test_4xx_reply_is_retried_and_then_delivered(services, smtp):

@@ -11,16 +11,22 @@ from tests.helpers import wait_until
 def test_email_job_is_delivered_and_recorded(api, worker, smtp_server):
     recorder, _ = smtp_server
     subject = f"Welcome {uuid.uuid4().hex[:8]}"
-    response = api.post("/api/jobs", json={
-        "name": "sendEmail",
-        "data": {"recipient": "new.user@example.com", "subject": subject, "body": "Hello!"},
-    })
+    response = api.post(
+        "/api/jobs",
+        json={
+            "name": "sendEmail",
+            "data": {"recipient": "new.user@example.com", "subject": subject, "body": "Hello!"},
+        },
+    )
     assert response.status_code == 201, response.text
     job_id = response.json()["id"]
     assert response.json()["state"] in ("queued", "running", "succeeded")
 
-    job = wait_until(lambda: (j := api.get(f"/api/jobs/{job_id}").json())["state"] == "succeeded"
-                     and j, timeout=60, message="job to succeed")
+    job = wait_until(
+        lambda: (j := api.get(f"/api/jobs/{job_id}").json())["state"] == "succeeded" and j,
+        timeout=60,
+        message="job to succeed",
+    )
 
     delivered = recorder.with_subject(subject)
     assert len(delivered) == 1

@@ -10,8 +10,10 @@ from tests.helpers import wait_until
 
 
 def test_workers_lists_the_live_worker_with_its_queues(api, worker):
-    listed = wait_until(lambda: [w for w in api.get("/api/workers").json()["workers"]
-                                 if w["pid"] == worker.pid], message="the worker's heartbeat")
+    listed = wait_until(
+        lambda: [w for w in api.get("/api/workers").json()["workers"] if w["pid"] == worker.pid],
+        message="the worker's heartbeat",
+    )
     [me] = listed
     assert "email" in me["queues"] and "default" in me["queues"]
     assert me["concurrency"] == 4
@@ -20,14 +22,25 @@ def test_workers_lists_the_live_worker_with_its_queues(api, worker):
 
 def test_stats_count_a_delivered_email_and_show_queues_and_workers(api, worker):
     before = api.get("/api/stats").json()["by_type"].get("sendEmail", {}).get("succeeded", 0)
-    job = api.post("/api/jobs", json={"name": "sendEmail", "data": {
-        "recipient": "stats@example.com", "subject": f"Stats {uuid.uuid4().hex[:6]}",
-        "body": "counted"}}).json()
+    job = api.post(
+        "/api/jobs",
+        json={
+            "name": "sendEmail",
+            "data": {
+                "recipient": "stats@example.com",
+                "subject": f"Stats {uuid.uuid4().hex[:6]}",
+                "body": "counted",
+            },
+        },
+    ).json()
 
     def counted():
         stats = api.get("/api/stats").json()
-        return (stats["by_type"].get("sendEmail", {}).get("succeeded", 0) > before
-                and stats["last_hour"]["totals"]["succeeded"] >= 1 and stats)
+        return (
+            stats["by_type"].get("sendEmail", {}).get("succeeded", 0) > before
+            and stats["last_hour"]["totals"]["succeeded"] >= 1
+            and stats
+        )
 
     stats = wait_until(counted, message="the counters to include the delivered email")
 

@@ -18,8 +18,9 @@ SCHEDULE_LATENESS = 2.0
 
 @pytest.fixture(scope="module")
 def engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
-    with private_engine("retries", tmp_path_factory.mktemp("retries"), redis_uri, mongo_server,
-                        mongo_uri) as engine:
+    with private_engine(
+        "retries", tmp_path_factory.mktemp("retries"), redis_uri, mongo_server, mongo_uri
+    ) as engine:
         engine.worker()
         yield engine
 

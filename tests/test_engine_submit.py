@@ -20,8 +20,9 @@ from tests.helpers import wait_until
 
 @pytest.fixture(scope="module")
 def engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
-    with private_engine("submit", tmp_path_factory.mktemp("submit"), redis_uri, mongo_server,
-                        mongo_uri) as engine:
+    with private_engine(
+        "submit", tmp_path_factory.mktemp("submit"), redis_uri, mongo_server, mongo_uri
+    ) as engine:
         engine.worker("--queues", "tests", "--concurrency", "1")
         yield engine
 
@@ -38,8 +39,12 @@ def test_same_idempotency_key_returns_the_first_job_even_when_racing(engine):
     key = "order-4711-confirmation"
     touched = engine.path("idempotent.txt")
     with ThreadPoolExecutor(8) as pool:
-        jobs = list(pool.map(lambda _: engine.jobs.submit(
-            "test.touch", {"path": touched}, idempotency_key=key), range(8)))
+        jobs = list(
+            pool.map(
+                lambda _: engine.jobs.submit("test.touch", {"path": touched}, idempotency_key=key),
+                range(8),
+            )
+        )
 
     assert len({str(j.id) for j in jobs}) == 1
     assert Job.objects(idempotency_key=key).count() == 1
@@ -55,8 +60,9 @@ def test_same_idempotency_key_returns_the_first_job_even_when_racing(engine):
 def test_cancelled_queued_and_scheduled_jobs_never_run(engine):
     blocker, _, release = hold(engine, "blocker")
     queued = engine.jobs.submit("test.touch", {"path": engine.path("queued-ran.txt")})
-    scheduled = engine.jobs.submit("test.touch", {"path": engine.path("scheduled-ran.txt")},
-                                   delay=0.5)
+    scheduled = engine.jobs.submit(
+        "test.touch", {"path": engine.path("scheduled-ran.txt")}, delay=0.5
+    )
     assert (queued.state, scheduled.state) == ("queued", "scheduled")
 
     assert engine.jobs.cancel(str(queued.id)).state == "cancelled"
@@ -89,9 +95,12 @@ def test_cancelling_a_running_job_stops_it_and_records_cancelled(engine):
 
 def test_an_attempt_past_its_timeout_fails_as_timeout(engine):
     started = engine.path("slow.started")
-    job = engine.jobs.submit("test.hold", {"started": started,
-                                           "release": engine.path("never")},
-                             timeout=0.5, max_attempts=1)
+    job = engine.jobs.submit(
+        "test.hold",
+        {"started": started, "release": engine.path("never")},
+        timeout=0.5,
+        max_attempts=1,
+    )
 
     done = wait_final([job.id])[str(job.id)]
 
@@ -103,8 +112,9 @@ def test_an_attempt_past_its_timeout_fails_as_timeout(engine):
 
 
 def test_stats_counters_match_the_jobs(engine):
-    jobs = [engine.jobs.submit("test.touch", {"path": engine.path("counted.txt")})
-            for _ in range(3)]
+    jobs = [
+        engine.jobs.submit("test.touch", {"path": engine.path("counted.txt")}) for _ in range(3)
+    ]
     wait_final([j.id for j in jobs])
     types = ("test.touch", "test.hold")
 
@@ -112,9 +122,16 @@ def test_stats_counters_match_the_jobs(engine):
         stats = read_stats({}, [])
         stored = {t: Counter(j.state for j in Job.objects(type=t).only("state")) for t in types}
         hour = stats["last_hour"]["totals"]
-        return (all(stats["by_type"].get(t, {}).get(state, 0) == stored[t][state]
-                    for t in types for state in stats["by_state"])
-                and hour["succeeded"] >= 3 and hour["cancelled"] >= 1 and stats)
+        return (
+            all(
+                stats["by_type"].get(t, {}).get(state, 0) == stored[t][state]
+                for t in types
+                for state in stats["by_state"]
+            )
+            and hour["succeeded"] >= 3
+            and hour["cancelled"] >= 1
+            and stats
+        )
 
     stats = wait_until(counted_equals_stored, timeout=15, message="counters to settle")
     assert stats["by_type"]["test.touch"]["succeeded"] >= 3
@@ -124,8 +141,10 @@ def test_stats_counters_match_the_jobs(engine):
 def test_live_workers_show_their_queues_and_running_jobs(engine):
     job, _, release = hold(engine, "visible")
 
-    [me] = wait_until(lambda: [w for w in live_workers(0.5) if str(job.id) in w["jobs"]],
-                      message="the heartbeat to show the running job")
+    [me] = wait_until(
+        lambda: [w for w in live_workers(0.5) if str(job.id) in w["jobs"]],
+        message="the heartbeat to show the running job",
+    )
     assert me["queues"] == ["tests"]
     assert me["concurrency"] == 1
     assert me["pid"] == engine.workers[0].process.pid

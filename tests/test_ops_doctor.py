@@ -13,8 +13,14 @@ from tests.conftest import ROOT
 
 
 def doctor(env: dict[str, str]) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "jobplatform", "doctor"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "jobplatform", "doctor"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return done.returncode, done.stdout + done.stderr
 
 
@@ -27,21 +33,43 @@ def test_a_working_setup_passes(platform_env, worker):
     assert "All checks passed." in output
 
 
-@pytest.mark.parametrize(("broken", "problem", "fix"), [
-    ({"PORT": "70000"}, "FAIL  settings  PORT: Input should be less than or equal to 65535",
-     "fix: set PORT in the environment or .env to a valid value"),
-    ({"REDIS_URI": "redis://127.0.0.1:{closed}/0"}, "FAIL  redis     cannot reach Redis at "
-     "127.0.0.1:{closed}", "fix: start Redis there, or correct REDIS_URI"),
-    ({"MONGO_URI": "mongodb://127.0.0.1:{closed}/jp"}, "FAIL  mongodb   no MongoDB server "
-     "answered at 127.0.0.1:{closed}", "correct the host and port in MONGO_URI"),
-    ({"SMTP_PORT": "{closed}"}, "FAIL  smtp      cannot talk to the SMTP server at "
-     "127.0.0.1:{closed}", "fix: start the SMTP server, or correct SMTP_HOST and SMTP_PORT"),
-    ({"SMTP_TLS": "starttls"}, "does not offer STARTTLS", "set SMTP_TLS=tls"),
-    ({"SMTP_TLS": "sometimes"}, "FAIL  plugins   'email' failed: ",
-     "tls: unallowed value sometimes"),
-    ({"APP_ENV": "production", "JWT_SECRET": "short"}, "FAIL  settings  JWT_SECRET: too weak",
-     "fix: generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"),
-], ids=["port", "redis", "mongodb", "smtp", "starttls", "plugin", "jwt-secret"])
+@pytest.mark.parametrize(
+    ("broken", "problem", "fix"),
+    [
+        (
+            {"PORT": "70000"},
+            "FAIL  settings  PORT: Input should be less than or equal to 65535",
+            "fix: set PORT in the environment or .env to a valid value",
+        ),
+        (
+            {"REDIS_URI": "redis://127.0.0.1:{closed}/0"},
+            "FAIL  redis     cannot reach Redis at 127.0.0.1:{closed}",
+            "fix: start Redis there, or correct REDIS_URI",
+        ),
+        (
+            {"MONGO_URI": "mongodb://127.0.0.1:{closed}/jp"},
+            "FAIL  mongodb   no MongoDB server answered at 127.0.0.1:{closed}",
+            "correct the host and port in MONGO_URI",
+        ),
+        (
+            {"SMTP_PORT": "{closed}"},
+            "FAIL  smtp      cannot talk to the SMTP server at 127.0.0.1:{closed}",
+            "fix: start the SMTP server, or correct SMTP_HOST and SMTP_PORT",
+        ),
+        ({"SMTP_TLS": "starttls"}, "does not offer STARTTLS", "set SMTP_TLS=tls"),
+        (
+            {"SMTP_TLS": "sometimes"},
+            "FAIL  plugins   'email' failed: ",
+            "tls: unallowed value sometimes",
+        ),
+        (
+            {"APP_ENV": "production", "JWT_SECRET": "short"},
+            "FAIL  settings  JWT_SECRET: too weak",
+            "fix: generate one with python3 -c 'import secrets; print(secrets.token_urlsafe(48))'",
+        ),
+    ],
+    ids=["port", "redis", "mongodb", "smtp", "starttls", "plugin", "jwt-secret"],
+)
 def test_a_broken_setting_is_named_with_its_fix(platform_env, broken, problem, fix):
     closed = str(free_port())  # nothing listens there
     env = {**platform_env, **{k: v.format(closed=closed) for k, v in broken.items()}}

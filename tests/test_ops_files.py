@@ -37,8 +37,11 @@ def dockerfile() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
     text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
     lines = [line.strip() for line in text.splitlines()]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1])
-            for line in lines if line and not line.startswith("#")]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
 
 
 def instructions(name: str) -> list[str]:
@@ -83,8 +86,9 @@ def test_every_variable_is_a_setting_and_the_settings_load():
     for name in ("web", "worker"):
         environment = SERVICES[name]["environment"]
         assert set(environment) <= known, set(environment) - known
-        overrides = {k.lower(): v for k, v in environment.items()
-                     if k.lower() in Settings.model_fields}
+        overrides = {
+            k.lower(): v for k, v in environment.items() if k.lower() in Settings.model_fields
+        }
         settings = load_settings(**overrides)
         assert settings.app_env == "production"
     assert set(env_example()) <= known, set(env_example()) - known
@@ -120,8 +124,10 @@ def test_services_reach_redis_and_mongo_by_name_and_start_after_them():
         mongo = urlsplit(service["environment"]["MONGO_URI"])
         assert (redis.hostname, redis.port) == ("redis", 6379)
         assert (mongo.hostname, mongo.port) == ("mongo", 27017)
-        assert service["depends_on"] == {"redis": {"condition": "service_healthy"},
-                                         "mongo": {"condition": "service_healthy"}}
+        assert service["depends_on"] == {
+            "redis": {"condition": "service_healthy"},
+            "mongo": {"condition": "service_healthy"},
+        }
         assert service["env_file"] == ".env"
 
 
@@ -152,8 +158,11 @@ def test_dockerfile_runs_as_a_user_it_created():
     steps = dockerfile()
     [user] = instructions("USER")
     assert user not in ("root", "0")
-    created = next(i for i, (op, args) in enumerate(steps) if op == "RUN" and f" {user}" in args
-                   and "useradd" in args)
+    created = next(
+        i
+        for i, (op, args) in enumerate(steps)
+        if op == "RUN" and f" {user}" in args and "useradd" in args
+    )
     switched = steps.index(("USER", user))
     assert created < switched
     assert switched < [op for op, _ in steps].index("CMD")

@@ -54,13 +54,19 @@ def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
 @pytest.fixture(scope="module")
 def web(platform_env, mongo_server, redis_server, tmp_path_factory) -> Iterator[str]:
     """A web process and a worker on the private Redis and a database of their own."""
-    env = {**platform_env, "REDIS_URI": redis_server.uri,
-           "MONGO_URI": f"{mongo_server}jp_health_{uuid.uuid4().hex[:8]}"}
+    env = {
+        **platform_env,
+        "REDIS_URI": redis_server.uri,
+        "MONGO_URI": f"{mongo_server}jp_health_{uuid.uuid4().hex[:8]}",
+    }
     logs = tmp_path_factory.mktemp("ready-web")
     worker = start_worker(env, logs / "worker.log")
     process, url = start_web(env, logs / "web.log")
-    wait_until(lambda: httpx.get(f"{url}/health/ready").json()["checks"]["workers"]["status"]
-               == "up", timeout=30, message="the worker's heartbeat")
+    wait_until(
+        lambda: httpx.get(f"{url}/health/ready").json()["checks"]["workers"]["status"] == "up",
+        timeout=30,
+        message="the worker's heartbeat",
+    )
     yield url
     stop(process)
     stop(worker)
@@ -98,19 +104,26 @@ def test_redis_down_makes_ready_503_naming_redis_until_it_is_back(web, redis_ser
 
 def test_sigterm_lets_the_in_flight_request_finish(platform_env, mongo_server, tmp_path):
     hung = HungServer()
-    env = {**platform_env, "REDIS_URI": f"redis://127.0.0.1:{hung.port}/0",
-           "MONGO_URI": f"{mongo_server}jp_stop_{uuid.uuid4().hex[:8]}"}
+    env = {
+        **platform_env,
+        "REDIS_URI": f"redis://127.0.0.1:{hung.port}/0",
+        "MONGO_URI": f"{mongo_server}jp_stop_{uuid.uuid4().hex[:8]}",
+    }
     log = tmp_path / "web.log"
     process, url = start_web(env, log)
     answers: list[httpx.Response] = []
     try:
         request = threading.Thread(
-            target=lambda: answers.append(httpx.get(f"{url}/health/ready", timeout=30)))
+            target=lambda: answers.append(httpx.get(f"{url}/health/ready", timeout=30))
+        )
         request.start()
         wait_until(lambda: hung.accepted, message="the readiness probe to reach the hung Redis")
         process.send_signal(signal.SIGTERM)
-        wait_until(lambda: refuses_connections(url), timeout=10,
-                   message="the stopping web process to refuse new connections")
+        wait_until(
+            lambda: refuses_connections(url),
+            timeout=10,
+            message="the stopping web process to refuse new connections",
+        )
         request.join(30)
         [answer] = answers  # the request that was in flight got its whole answer
         assert answer.status_code == 503

@@ -38,19 +38,24 @@ def test_production_writes_json_lines_with_bound_and_extra_fields(root_logger):
         except ValueError:
             log.exception("it failed")
     log.info("outside")
-    first, failed, outside = (json.loads(line) for line in out.getvalue().splitlines()
-                              if line.startswith("{"))
+    first, failed, outside = (
+        json.loads(line) for line in out.getvalue().splitlines() if line.startswith("{")
+    )
     assert first["message"] == "hello world" and first["level"] == "INFO"
-    assert (first["request_id"], first["job_id"], first["logger"]) == \
-        ("req-1", "j1", "jobplatform.test")
+    assert (first["request_id"], first["job_id"], first["logger"]) == (
+        "req-1",
+        "j1",
+        "jobplatform.test",
+    )
     assert "ValueError: boom" in failed["exception"]
     assert "request_id" not in outside
 
 
 def test_development_text_is_readable_and_uncoloured_off_a_terminal(root_logger):
     out = io.StringIO()
-    configure_logging(Settings(app_env="development", log_format="auto", log_level="WARNING"),
-                      stream=out)
+    configure_logging(
+        Settings(app_env="development", log_format="auto", log_level="WARNING"), stream=out
+    )
     log = logging.getLogger("jobplatform.test")
     with bind(request_id="req-2"):
         log.info("too quiet to show")
@@ -62,8 +67,10 @@ def test_development_text_is_readable_and_uncoloured_off_a_terminal(root_logger)
 
 def test_log_file_rotates_and_keeps_the_configured_backups(root_logger, tmp_path):
     path = tmp_path / "logs" / "app.log"
-    configure_logging(Settings(log_format="text", log_file=path, log_file_max_mb=1,
-                               log_file_backups=2), stream=io.StringIO())
+    configure_logging(
+        Settings(log_format="text", log_file=path, log_file_max_mb=1, log_file_backups=2),
+        stream=io.StringIO(),
+    )
     log = logging.getLogger("jobplatform.test")
     for number in range(4000):  # about 4 MiB of lines
         log.info("line %05d %s", number, "x" * 1000)

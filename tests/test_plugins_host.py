@@ -88,21 +88,25 @@ def test_an_observer_that_raises_does_not_stop_the_others(host, events_file):
     assert host.plugins["observer_raises"].status == "loaded"
 
 
-def test_unset_environment_variable_fails_only_its_plugin(plugin_path, manifest_path,
-                                                          monkeypatch, tmp_path):
+def test_unset_environment_variable_fails_only_its_plugin(
+    plugin_path, manifest_path, monkeypatch, tmp_path
+):
     monkeypatch.delenv("EVENTS_FILE", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
 
     host = build_host(load_manifest(manifest_path))
 
     assert host.plugins["echo"].status == "failed"
-    assert "${EVENTS_FILE} is used in plugins.toml but EVENTS_FILE is not set" in \
-        host.plugins["echo"].error
+    assert (
+        "${EVENTS_FILE} is used in plugins.toml but EVENTS_FILE is not set"
+        in host.plugins["echo"].error
+    )
     assert host.plugins["email"].status == "loaded"
 
 
-def test_settings_references_are_read_from_dotenv(plugin_path, manifest_path, monkeypatch,
-                                                  tmp_path):
+def test_settings_references_are_read_from_dotenv(
+    plugin_path, manifest_path, monkeypatch, tmp_path
+):
     monkeypatch.delenv("EVENTS_FILE", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("EVENTS_FILE=/srv/events.jsonl\n")
@@ -114,8 +118,10 @@ def test_settings_references_are_read_from_dotenv(plugin_path, manifest_path, mo
 
 def test_disabled_and_not_installed_plugins(plugin_path, tmp_path):
     manifest = tmp_path / "plugins.toml"
-    manifest.write_text("[plugins.email]\nenabled = false\n\n[plugins.ghost]\nenabled = true\n"
-                        '[plugins.echo]\nenabled = false\n')
+    manifest.write_text(
+        "[plugins.email]\nenabled = false\n\n[plugins.ghost]\nenabled = true\n"
+        "[plugins.echo]\nenabled = false\n"
+    )
 
     host = build_host(load_manifest(manifest))
 
@@ -155,12 +161,17 @@ def test_two_distributions_with_one_plugin_name(plugin_path, tmp_path, monkeypat
 
 def test_job_type_description_is_json_even_with_callables_in_the_schema():
     schema = {"count": {"type": "integer", "coerce": int}, "tags": {"allowed": ("a", "b")}}
-    plugin = SimpleNamespace(register_job_types=hookimpl(
-        lambda settings: [JobType(name="counted", processor=lambda ctx: None, schema=schema)]))
+    plugin = SimpleNamespace(
+        register_job_types=hookimpl(
+            lambda settings: [JobType(name="counted", processor=lambda ctx: None, schema=schema)]
+        )
+    )
 
     host = build_host(entry_points=False, plugins={"counter": plugin})
 
     described = host.job_type("counted").describe()
     assert json.loads(json.dumps(described))["schema"] == {
-        "count": {"type": "integer", "coerce": "int"}, "tags": {"allowed": ["a", "b"]}}
+        "count": {"type": "integer", "coerce": "int"},
+        "tags": {"allowed": ["a", "b"]},
+    }
     assert described["retry"]["max_attempts"] == 3

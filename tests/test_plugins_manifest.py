@@ -15,15 +15,26 @@ from jobplatform.plugins.manifest import ManifestError, load_manifest
 from tests.conftest import ROOT
 
 BROKEN_FILES = {
-    "not TOML": ("[plugins.email]\nenabled = true\nport = 25 25\n", ":3: not valid TOML",
-                 "fix the syntax on that line"),
-    "unknown key": ("[plugins.email]\nenabled = true\n\n[plugins.other]\nenabeld = false\n",
-                    ":5: plugins.other.enabeld: unknown field", "check its spelling"),
-    "unknown section": ("# comment\n[plugin.email]\nenabled = true\n",
-                        ":2: unknown section 'plugin'", "only [plugins.NAME] and [job_types.NAME]"),
-    "bad override": ("[job_types.sendEmail]\nqueue = 'email'\nretry = { max_attempts = 0 }\n",
-                     ":3: job_types.sendEmail.retry.max_attempts: min value is 1",
-                     "correct the value"),
+    "not TOML": (
+        "[plugins.email]\nenabled = true\nport = 25 25\n",
+        ":3: not valid TOML",
+        "fix the syntax on that line",
+    ),
+    "unknown key": (
+        "[plugins.email]\nenabled = true\n\n[plugins.other]\nenabeld = false\n",
+        ":5: plugins.other.enabeld: unknown field",
+        "check its spelling",
+    ),
+    "unknown section": (
+        "# comment\n[plugin.email]\nenabled = true\n",
+        ":2: unknown section 'plugin'",
+        "only [plugins.NAME] and [job_types.NAME]",
+    ),
+    "bad override": (
+        "[job_types.sendEmail]\nqueue = 'email'\nretry = { max_attempts = 0 }\n",
+        ":3: job_types.sendEmail.retry.max_attempts: min value is 1",
+        "correct the value",
+    ),
 }
 
 
@@ -45,13 +56,20 @@ def test_broken_manifest_stops_start_up_with_exit_code_2(command, platform_env, 
     path = tmp_path / "plugins.toml"
     path.write_text(BROKEN_FILES["unknown key"][0])
 
-    done = subprocess.run([sys.executable, "-m", "jobplatform", command], cwd=ROOT,
-                          env={**platform_env, "PLUGINS_FILE": str(path)},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "jobplatform", command],
+        cwd=ROOT,
+        env={**platform_env, "PLUGINS_FILE": str(path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert done.returncode == 2, done.stderr
-    assert f"jobplatform: {path}:5: plugins.other.enabeld: unknown field; remove it or check " \
-           "its spelling." in done.stderr
+    assert (
+        f"jobplatform: {path}:5: plugins.other.enabeld: unknown field; remove it or check "
+        "its spelling." in done.stderr
+    )
 
 
 MANIFEST = """\
@@ -77,8 +95,10 @@ def test_install_appends_a_new_plugin_and_keeps_the_rest(tmp_path):
 
     enable_in_manifest(path, "greeter", "path", "plugins/greeter")
 
-    assert path.read_text() == MANIFEST + '\n[plugins.greeter]\nenabled = true\n' \
-                                          'path = "plugins/greeter"\n'
+    assert (
+        path.read_text() == MANIFEST + "\n[plugins.greeter]\nenabled = true\n"
+        'path = "plugins/greeter"\n'
+    )
 
 
 def test_install_enables_a_disabled_plugin_in_place(tmp_path):
@@ -90,7 +110,8 @@ def test_install_enables_a_disabled_plugin_in_place(tmp_path):
     text = path.read_text()
     assert text == MANIFEST.replace(
         "[plugins.resize]\nenabled = false  # switched off for now\n",
-        '[plugins.resize]\npackage = "jobplatform-resize==1.2"\nenabled = true\n')
+        '[plugins.resize]\npackage = "jobplatform-resize==1.2"\nenabled = true\n',
+    )
     assert tomllib.loads(text)["plugins"]["email"]["settings"]["host"] == "${SMTP_HOST:-127.0.0.1}"
 
 
@@ -118,8 +139,12 @@ def test_install_leaves_a_form_it_cannot_edit_unchanged(tmp_path):
 
 def test_plugins_new_refuses_a_bad_name_and_an_existing_directory(tmp_path):
     def new(name: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "jobplatform", "plugins", "new", name,
-                               "--into", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+        return subprocess.run(
+            [sys.executable, "-m", "jobplatform", "plugins", "new", name, "--into", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
 
     assert new("Image-Resize").returncode == 1
     assert "'Image-Resize' is not a usable plugin name" in new("Image-Resize").stderr
@@ -140,9 +165,14 @@ def test_install_refuses_a_directory_that_is_not_a_package(tmp_path, platform_en
     manifest.write_text(MANIFEST)
     (tmp_path / "notes").mkdir()
 
-    done = subprocess.run([sys.executable, "-m", "jobplatform", "plugins", "install", "notes"],
-                          cwd=tmp_path, env={**platform_env, "PLUGINS_FILE": str(manifest)},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "jobplatform", "plugins", "install", "notes"],
+        cwd=tmp_path,
+        env={**platform_env, "PLUGINS_FILE": str(manifest)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert done.returncode == 1
     assert "notes has no pyproject.toml, so it is not a plugin package" in done.stderr
@@ -153,10 +183,21 @@ def test_install_refuses_to_touch_a_broken_manifest(tmp_path, platform_env):
     manifest = tmp_path / "plugins.toml"
     manifest.write_text(BROKEN_FILES["not TOML"][0])
 
-    done = subprocess.run([sys.executable, "-m", "jobplatform", "plugins", "install",
-                           str(ROOT / "plugins" / "email")], cwd=tmp_path,
-                          env={**platform_env, "PLUGINS_FILE": str(manifest)},
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobplatform",
+            "plugins",
+            "install",
+            str(ROOT / "plugins" / "email"),
+        ],
+        cwd=tmp_path,
+        env={**platform_env, "PLUGINS_FILE": str(manifest)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert done.returncode == 2
     assert f"{manifest}:3: not valid TOML" in done.stderr

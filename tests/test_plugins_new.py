@@ -22,8 +22,14 @@ from tests.helpers import wait_until
 
 
 def jobplatform(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobplatform", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "jobplatform", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +50,18 @@ def installed(name, platform_env, tmp_path_factory) -> Iterator[tuple[Path, dict
         assert done.returncode == 0, done.stdout + done.stderr
         yield project, env
     finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y",
-                        f"jobplatform-{name.replace('_', '-')}"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "uninstall",
+                "-q",
+                "-y",
+                f"jobplatform-{name.replace('_', '-')}",
+            ],
+            check=True,
+        )
 
 
 def test_new_plugin_has_the_renamed_skeleton(name, installed):
@@ -53,7 +69,10 @@ def test_new_plugin_has_the_renamed_skeleton(name, installed):
     plugin = project / "plugins" / name
 
     assert sorted(str(p.relative_to(plugin)) for p in plugin.rglob("*.py")) == [
-        f"jobplatform_{name}/__init__.py", f"jobplatform_{name}/plugin.py", f"tests/test_{name}.py"]
+        f"jobplatform_{name}/__init__.py",
+        f"jobplatform_{name}/plugin.py",
+        f"tests/test_{name}.py",
+    ]
     assert f'{name} = "jobplatform_{name}.plugin"' in (plugin / "pyproject.toml").read_text()
     for path in plugin.rglob("*"):
         if path.suffix in (".py", ".toml", ".md"):
@@ -73,9 +92,14 @@ def test_install_enables_it_and_keeps_plugins_toml(name, installed):
 def test_generated_tests_pass(name, installed):
     project, env = installed
 
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                          cwd=project / "plugins" / name, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project / "plugins" / name,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert done.returncode == 0, done.stdout
     assert "4 passed" in done.stdout
@@ -92,8 +116,9 @@ def test_restarted_platform_runs_a_job_of_the_new_type(name, installed):
         worker = start_worker(env, project / "worker.log")
         try:
             with httpx.Client(base_url=url, timeout=30) as api:
-                token = api.post("/api/login",
-                                 json={"username": "admin", "password": ADMIN_PASSWORD})
+                token = api.post(
+                    "/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+                )
                 api.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
                 types = {t["name"]: t for t in api.get("/api/job-types").json()["job_types"]}
                 assert types[job_type]["plugin"] == name
@@ -103,8 +128,14 @@ def test_restarted_platform_runs_a_job_of_the_new_type(name, installed):
                 assert response.status_code == 201, response.text
                 job_id = response.json()["id"]
                 job = wait_until(
-                    lambda: (j := api.get(f"/api/jobs/{job_id}").json())["state"]
-                    in ("succeeded", "dead") and j, timeout=60, message="job to finish")
+                    lambda: (
+                        (j := api.get(f"/api/jobs/{job_id}").json())["state"]
+                        in ("succeeded", "dead")
+                        and j
+                    ),
+                    timeout=60,
+                    message="job to finish",
+                )
         finally:
             stop(worker)
     finally:
@@ -118,8 +149,12 @@ def test_install_from_a_wheel_records_it_as_a_package(platform_env, tmp_path):
     name = f"packaged_{uuid.uuid4().hex[:6]}"
     env = {**platform_env, "PLUGINS_FILE": str(tmp_path / "plugins.toml")}
     assert jobplatform("plugins", "new", name, env=env, cwd=tmp_path).returncode == 0
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", "dist",
-                    f"plugins/{name}"], cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", "dist", f"plugins/{name}"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     [wheel] = (tmp_path / "dist").glob("*.whl")
     try:
         done = jobplatform("plugins", "install", f"dist/{wheel.name}", env=env, cwd=tmp_path)
@@ -130,5 +165,15 @@ def test_install_from_a_wheel_records_it_as_a_package(platform_env, tmp_path):
         entry = load_manifest(tmp_path / "plugins.toml").plugins[name]
         assert (entry.enabled, entry.package, entry.path) == (True, f"dist/{wheel.name}", None)
     finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y",
-                        f"jobplatform-{name.replace('_', '-')}"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "uninstall",
+                "-q",
+                "-y",
+                f"jobplatform-{name.replace('_', '-')}",
+            ],
+            check=True,
+        )

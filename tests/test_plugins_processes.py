@@ -35,8 +35,12 @@ def platform(platform_env, tmp_path_factory) -> Iterator[Platform]:
     root = tmp_path_factory.mktemp("fake-plugins")
     write_plugins(root)
     queue = f"echo-{uuid.uuid4().hex[:8]}"  # no other worker of the session serves it
-    env = {**platform_env, "PYTHONPATH": str(root), "EVENTS_FILE": str(root / "events.jsonl"),
-           "PLUGINS_FILE": str(write_manifest(root / "plugins.toml", queue))}
+    env = {
+        **platform_env,
+        "PYTHONPATH": str(root),
+        "EVENTS_FILE": str(root / "events.jsonl"),
+        "PLUGINS_FILE": str(write_manifest(root / "plugins.toml", queue)),
+    }
     web, url = start_web(env, root / "web.log")
     try:
         worker = start_worker(env, root / "worker.log")
@@ -65,8 +69,13 @@ def run_to_end(client: httpx.Client, data: dict) -> dict:
     response = client.post("/api/jobs", json={"name": "echo", "data": data})
     assert response.status_code == 201, response.text
     job_id = response.json()["id"]
-    return wait_until(lambda: (j := client.get(f"/api/jobs/{job_id}").json())["state"]
-                      in ("succeeded", "dead") and j, timeout=60, message="job to finish")
+    return wait_until(
+        lambda: (
+            (j := client.get(f"/api/jobs/{job_id}").json())["state"] in ("succeeded", "dead") and j
+        ),
+        timeout=60,
+        message="job to finish",
+    )
 
 
 def test_health_shows_failed_plugins_and_stays_up(platform):
@@ -88,9 +97,14 @@ def test_api_plugins_reports_each_reason(platform, client):
     for name, reason in EXPECTED_ERRORS.items():
         assert plugins[name]["status"] == "failed"
         assert reason in plugins[name]["error"]
-    assert plugins["echo"] == {"name": "echo", "version": "0.1", "status": "loaded",
-                               "source": "fakeplug-echo (fakeplug_echo)", "error": None,
-                               "job_types": ["echo"]}
+    assert plugins["echo"] == {
+        "name": "echo",
+        "version": "0.1",
+        "status": "loaded",
+        "source": "fakeplug-echo (fakeplug_echo)",
+        "error": None,
+        "job_types": ["echo"],
+    }
     assert plugins["email"]["job_types"] == ["sendEmail"]
 
 
@@ -102,8 +116,13 @@ def test_api_job_types_lists_the_good_ones_with_overrides(platform, client):
     echo = types["echo"]
     assert echo["plugin"] == "echo"
     assert echo["queue"] == platform.queue
-    assert echo["retry"] == {"max_attempts": 3, "initial_delay": 0.2, "backoff_factor": 2.0,
-                             "max_delay": 300.0, "jitter": 0}
+    assert echo["retry"] == {
+        "max_attempts": 3,
+        "initial_delay": 0.2,
+        "backoff_factor": 2.0,
+        "max_delay": 300.0,
+        "jitter": 0,
+    }
     assert echo["schema"]["text"] == {"type": "string", "required": True}
 
 
@@ -114,12 +133,20 @@ def test_retried_job_fires_every_event_in_order(platform, client):
     assert job["result"] == {"echo": "hi", "attempt": 2}
     assert [a["outcome"] for a in job["attempts"]] == ["failed", "succeeded"]
     assert "attempt 1 fails on purpose" in job["attempts"][0]["error_message"]
-    kinds = wait_until(lambda: len(k := events_of(platform, job["id"])) == 6 and k, timeout=10,
-                       message="six events")
+    kinds = wait_until(
+        lambda: len(k := events_of(platform, job["id"])) == 6 and k,
+        timeout=10,
+        message="six events",
+    )
     # `queued` is written by the web process, the rest in order by the worker.
     assert kinds.count("queued") == 1
     assert [k for k in kinds if k != "queued"] == [
-        "started", "failed", "retrying", "started", "succeeded"]
+        "started",
+        "failed",
+        "retrying",
+        "started",
+        "succeeded",
+    ]
 
 
 def test_permanent_failure_dies_at_once(platform, client):
@@ -127,14 +154,18 @@ def test_permanent_failure_dies_at_once(platform, client):
 
     assert (job["state"], job["attempt_count"]) == ("dead", 1)
     assert "asked to fail for good" in job["error"]
-    kinds = wait_until(lambda: len(k := events_of(platform, job["id"])) == 4 and k, timeout=10,
-                       message="four events")
+    kinds = wait_until(
+        lambda: len(k := events_of(platform, job["id"])) == 4 and k,
+        timeout=10,
+        message="four events",
+    )
     assert sorted(kinds) == ["dead", "failed", "queued", "started"]
 
 
 def test_cancelled_job_fires_cancelled(platform, client):
-    job_id = client.post("/api/jobs", json={"name": "echo", "data": {"text": "later"},
-                                            "delay": 300}).json()["id"]
+    job_id = client.post(
+        "/api/jobs", json={"name": "echo", "data": {"text": "later"}, "delay": 300}
+    ).json()["id"]
 
     cancelled = client.post(f"/api/jobs/{job_id}/cancel")
 
@@ -143,8 +174,14 @@ def test_cancelled_job_fires_cancelled(platform, client):
 
 
 def test_plugins_list_command_shows_every_column(platform):
-    listing = subprocess.run([sys.executable, "-m", "jobplatform", "plugins", "list"], cwd=ROOT,
-                             env=platform.env, capture_output=True, text=True, timeout=60)
+    listing = subprocess.run(
+        [sys.executable, "-m", "jobplatform", "plugins", "list"],
+        cwd=ROOT,
+        env=platform.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()
@@ -155,4 +192,6 @@ def test_plugins_list_command_shows_every_column(platform):
     twin = lines.index(next(line for line in lines if line.startswith("twin ")))
     assert lines[twin].split() == ["twin", "0.1", "failed", "-"]
     assert lines[twin + 2].split(maxsplit=1) == [
-        "error:", "job type 'echo' is already registered by plugin 'echo'"]
+        "error:",
+        "job type 'echo' is already registered by plugin 'echo'",
+    ]

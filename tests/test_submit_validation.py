@@ -22,13 +22,18 @@ def queue_uri(redis_uri) -> str:
 def client(queue_uri, mongo_uri, tmp_path_factory):
     """The web app in-process."""
     settings = load_settings(
-        mongo_uri=mongo_uri, redis_uri=queue_uri, jwt_secret="x" * 48,
-        admin_password=ADMIN_PASSWORD, data_dir=tmp_path_factory.mktemp("inproc"),
-        plugins_file=ROOT / "plugins.toml", app_env="test",
+        mongo_uri=mongo_uri,
+        redis_uri=queue_uri,
+        jwt_secret="x" * 48,
+        admin_password=ADMIN_PASSWORD,
+        data_dir=tmp_path_factory.mktemp("inproc"),
+        plugins_file=ROOT / "plugins.toml",
+        app_env="test",
     )
     with TestClient(create_app(settings)) as client:
-        token = client.post("/api/login", json={"username": "admin",
-                                                "password": ADMIN_PASSWORD}).json()
+        token = client.post(
+            "/api/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+        ).json()
         client.headers["Authorization"] = f"Bearer {token['access_token']}"
         yield client
 
@@ -44,12 +49,16 @@ def queued_messages(redis_uri: str) -> int:
         ({"subject": "Hi", "body": "x"}, "recipient", "required field"),
         ({"recipient": "not-an-address", "subject": "Hi"}, "recipient", "no definitions validate"),
         ({"recipient": "a@example.com", "subject": ""}, "subject", "empty values not allowed"),
-        ({"recipient": "a@example.com", "subject": "Hi", "colour": "red"}, "colour",
-         "unknown field"),
+        (
+            {"recipient": "a@example.com", "subject": "Hi", "colour": "red"},
+            "colour",
+            "unknown field",
+        ),
     ],
 )
-def test_refused_payload_gets_422_per_field_and_stores_nothing(client, queue_uri, data, field,
-                                                               expected):
+def test_refused_payload_gets_422_per_field_and_stores_nothing(
+    client, queue_uri, data, field, expected
+):
     jobs_before = Job.objects.count()
     queued_before = queued_messages(queue_uri)
 
@@ -72,8 +81,10 @@ def test_unknown_job_type_is_404_naming_the_known_types(client):
 
 def test_valid_payload_is_stored_queued_and_enqueued(client, queue_uri):
     queued_before = queued_messages(queue_uri)
-    response = client.post("/api/jobs", json={
-        "name": "sendEmail", "data": {"recipient": "a@example.com", "subject": "Hi"}})
+    response = client.post(
+        "/api/jobs",
+        json={"name": "sendEmail", "data": {"recipient": "a@example.com", "subject": "Hi"}},
+    )
     assert response.status_code == 201, response.text
     job = Job.objects.get(id=response.json()["id"])
     assert job.state == "queued"

@@ -13,14 +13,19 @@ from tests.conftest import ROOT
 
 
 def users(platform_env, *args: str, password: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jobplatform", "users", *args], cwd=ROOT,
-                          env=platform_env, input=f"{password}\n" if password else "",
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "jobplatform", "users", *args],
+        cwd=ROOT,
+        env=platform_env,
+        input=f"{password}\n" if password else "",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def can_log_in(web_url: str, username: str, password: str) -> bool:
-    response = httpx.post(f"{web_url}/api/login",
-                          json={"username": username, "password": password})
+    response = httpx.post(f"{web_url}/api/login", json={"username": username, "password": password})
     return response.status_code == 200
 
 
@@ -34,7 +39,8 @@ def test_add_list_set_password_disable_enable(platform_env, web_url):
 
     listed = json.loads(users(platform_env, "list", "--json").stdout)
     assert {"username": name, "role": "operator", "disabled": False} in [
-        {k: u[k] for k in ("username", "role", "disabled")} for u in listed]
+        {k: u[k] for k in ("username", "role", "disabled")} for u in listed
+    ]
 
     assert users(platform_env, "set-password", name, password=second).returncode == 0
     assert not can_log_in(web_url, name, first) and can_log_in(web_url, name, second)

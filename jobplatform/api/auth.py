@@ -36,33 +36,46 @@ class TokenResponse(BaseModel):
     role: str
 
 
-def _tokens(svc: Services, username: str, role: str, session_id: str,
-            refresh_token: str) -> TokenResponse:
+def _tokens(
+    svc: Services, username: str, role: str, session_id: str, refresh_token: str
+) -> TokenResponse:
     ttl = svc.settings.jwt_ttl_seconds
     return TokenResponse(
         access_token=issue_access_token(svc.jwt_secret, username, role, ttl, session_id),
-        refresh_token=refresh_token, expires_in=ttl,
-        refresh_expires_in=svc.settings.refresh_ttl_seconds, role=role)
+        refresh_token=refresh_token,
+        expires_in=ttl,
+        refresh_expires_in=svc.settings.refresh_ttl_seconds,
+        role=role,
+    )
 
 
-@router.post("/login", response_model=TokenResponse, responses={
-    401: {"description": "wrong username or password"},
-    429: {"description": "too many attempts, or the username is locked"}})
-async def login(body: LoginRequest, request: Request,
-                svc: Services = Depends(services)) -> TokenResponse:
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many attempts, or the username is locked"},
+    },
+)
+async def login(
+    body: LoginRequest, request: Request, svc: Services = Depends(services)
+) -> TokenResponse:
     client_ip = request.client.host if request.client else "unknown"
     try:
-        user = await run_in_threadpool(log_in, svc.limiter, client_ip, body.username,
-                                       body.password)
+        user = await run_in_threadpool(log_in, svc.limiter, client_ip, body.username, body.password)
     except LoginFailed as exc:
         raise ApiError(401, str(exc), code="login_failed") from None
     except Limited as exc:
         raise ApiError(429, exc.message, headers={"Retry-After": str(exc.retry_after)}) from None
     except LimitStoreDown:
-        raise ApiError(503, "login is unavailable: the rate-limit store (Redis) cannot be "
-                       "reached; try again shortly") from None
+        raise ApiError(
+            503,
+            "login is unavailable: the rate-limit store (Redis) cannot be "
+            "reached; try again shortly",
+        ) from None
     session, refresh_token = await run_in_threadpool(
-        open_session, user.username, user.role, svc.settings.refresh_ttl_seconds)
+        open_session, user.username, user.role, svc.settings.refresh_ttl_seconds
+    )
     return _tokens(svc, user.username, user.role, str(session.id), refresh_token)
 
 
@@ -72,11 +85,13 @@ async def refresh(body: RefreshRequest, svc: Services = Depends(services)) -> To
     stops working)."""
     rotated = await run_in_threadpool(rotate, body.refresh_token)
     if rotated is None:
-        raise ApiError(401, "refresh token is unknown, already used, revoked or expired; "
-                       "log in again")
+        raise ApiError(
+            401, "refresh token is unknown, already used, revoked or expired; log in again"
+        )
     session, refresh_token = rotated
     user = await run_in_threadpool(
-        lambda: User.objects(username=session.username, disabled=False).first())
+        lambda: User.objects(username=session.username, disabled=False).first()
+    )
     if user is None:
         raise ApiError(401, "user is disabled or no longer exists")
     return _tokens(svc, user.username, user.role, str(session.id), refresh_token)
@@ -86,7 +101,8 @@ async def refresh(body: RefreshRequest, svc: Services = Depends(services)) -> To
 async def logout(user: Principal = Depends(current_user)) -> Response:
     """End the login session: its access and refresh tokens stop working at once."""
     if user.session_id is None:
-        raise ApiError(400, "API tokens do not log out; an admin revokes them with "
-                       "DELETE /api/tokens/{id}")
+        raise ApiError(
+            400, "API tokens do not log out; an admin revokes them with DELETE /api/tokens/{id}"
+        )
     await run_in_threadpool(revoke_session, user.session_id)
     return Response(status_code=204)

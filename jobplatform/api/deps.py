@@ -44,13 +44,19 @@ def services(request: Request) -> Services:
 def _from_api_token(token: str) -> Principal:
     record = find_unrevoked_token(token)
     if record is None:
-        raise ApiError(401, "API token is unknown or revoked; ask an admin for a new one",
-                       headers=BEARER)
+        raise ApiError(
+            401, "API token is unknown or revoked; ask an admin for a new one", headers=BEARER
+        )
     if record.creator_disabled:
-        raise ApiError(401, f"API token's creator '{record.created_by}' is disabled",
-                       headers=BEARER)
-    return Principal(username=record.created_by, role=record.role, key=f"token:{record.id}",
-                     token_name=record.name)
+        raise ApiError(
+            401, f"API token's creator '{record.created_by}' is disabled", headers=BEARER
+        )
+    return Principal(
+        username=record.created_by,
+        role=record.role,
+        key=f"token:{record.id}",
+        token_name=record.name,
+    )
 
 
 def _from_access_token(svc: Services, token: str) -> Principal:
@@ -60,10 +66,13 @@ def _from_access_token(svc: Services, token: str) -> Principal:
         raise ApiError(401, str(exc), headers=BEARER) from None
     session = active_session(claims["sid"])
     if session is None:
-        raise ApiError(401, "logged out, disabled or session expired; log in again",
-                       headers=BEARER)
-    return Principal(username=claims["sub"], role=session.role, key=f"session:{claims['sid']}",
-                     session_id=claims["sid"])
+        raise ApiError(401, "logged out, disabled or session expired; log in again", headers=BEARER)
+    return Principal(
+        username=claims["sub"],
+        role=session.role,
+        key=f"session:{claims['sid']}",
+        session_id=claims["sid"],
+    )
 
 
 def current_user(request: Request, svc: Services = Depends(services)) -> Principal:
@@ -71,8 +80,9 @@ def current_user(request: Request, svc: Services = Depends(services)) -> Princip
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "missing bearer token; send 'Authorization: Bearer <token>'",
-                       headers=BEARER)
+        raise ApiError(
+            401, "missing bearer token; send 'Authorization: Bearer <token>'", headers=BEARER
+        )
     if token.startswith(API_TOKEN_PREFIX):
         principal = _from_api_token(token)
     else:

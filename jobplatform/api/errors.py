@@ -24,15 +24,31 @@ JOB_ERROR_STATUS = {
     "unavailable": 503,
     "bad_request": 400,
 }
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-              405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-              415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited",
-              503: "unavailable"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    503: "unavailable",
+}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, *, code: str | None = None,
-                 details: Any = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code or HTTP_CODES.get(status, "error")
@@ -41,8 +57,9 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -58,6 +75,7 @@ def _field_errors(exc: RequestValidationError) -> dict[str, list[str]]:
 
 def install_error_handlers(app: FastAPI) -> None:
     document_errors(app)
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
@@ -68,14 +86,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConnectionFailure)
     async def mongodb_down(_: Request, exc: ConnectionFailure):
-        return error_response(503, "unavailable", "MongoDB cannot be reached; nothing was "
-                              "changed, try again shortly", headers={"Retry-After": "5"})
+        return error_response(
+            503,
+            "unavailable",
+            "MongoDB cannot be reached; nothing was changed, try again shortly",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(RedisConnectionError)
     @app.exception_handler(RedisTimeoutError)
     async def redis_down(_: Request, exc: Exception):
-        return error_response(503, "unavailable", "Redis (the job queue) cannot be reached; "
-                              "try again shortly", headers={"Retry-After": "5"})
+        return error_response(
+            503,
+            "unavailable",
+            "Redis (the job queue) cannot be reached; try again shortly",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(UnknownJobType)
     async def unknown_type(_: Request, exc: UnknownJobType):
@@ -85,8 +111,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: RequestValidationError):
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return error_response(400, "malformed_json", "request body is not valid JSON")
-        return error_response(422, "validation_failed", "request does not match the API schema",
-                              _field_errors(exc))
+        return error_response(
+            422, "validation_failed", "request does not match the API schema", _field_errors(exc)
+        )
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException):
@@ -113,11 +140,15 @@ def unknown_endpoint_router() -> APIRouter:
     async def unknown_endpoint(request: Request, path: str):
         allowed = _allowed_methods(request.app, request.url.path)
         if allowed:
-            return error_response(405, "method_not_allowed",
-                                  f"{request.method} is not allowed here; use "
-                                  f"{', '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
-        return error_response(404, "not_found", f"no API endpoint {request.url.path}; "
-                              "see /api/docs")
+            return error_response(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed here; use {', '.join(allowed)}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return error_response(
+            404, "not_found", f"no API endpoint {request.url.path}; see /api/docs"
+        )
 
     return router
 
@@ -157,17 +188,23 @@ def document_errors(app: FastAPI) -> None:
         document = build()
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas["ErrorEnvelope"] = ErrorEnvelope.model_json_schema(
-            ref_template="#/components/schemas/{model}")
+            ref_template="#/components/schemas/{model}"
+        )
         schemas["ErrorBody"] = schemas["ErrorEnvelope"].pop("$defs")["ErrorBody"]
-        envelope = {"content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
+        envelope = {
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}
+            }
+        }
         for path, operations in document["paths"].items():
             if not path.startswith("/api/"):
                 continue
             for operation in operations.values():
                 for status, description in ERROR_STATUSES.items():
                     operation.setdefault("responses", {})[str(status)] = {
-                        "description": description, **envelope}
+                        "description": description,
+                        **envelope,
+                    }
         app.openapi_schema = document
         return document
 

@@ -34,8 +34,11 @@ def resident_memory_mb() -> float:
 
 
 def _process() -> dict[str, Any]:
-    return {"uptime_seconds": round(time.monotonic() - STARTED, 1),
-            "memory_rss_mb": resident_memory_mb(), "pid": os.getpid()}
+    return {
+        "uptime_seconds": round(time.monotonic() - STARTED, 1),
+        "memory_rss_mb": resident_memory_mb(),
+        "pid": os.getpid(),
+    }
 
 
 async def _timed(probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
@@ -57,8 +60,9 @@ class NoLiveWorker(Exception):
 
 
 def _ping_redis(uri: str) -> None:
-    client = redis.Redis.from_url(uri, socket_connect_timeout=CHECK_TIMEOUT,
-                                  socket_timeout=CHECK_TIMEOUT)
+    client = redis.Redis.from_url(
+        uri, socket_connect_timeout=CHECK_TIMEOUT, socket_timeout=CHECK_TIMEOUT
+    )
     try:
         client.ping()
     finally:
@@ -72,8 +76,10 @@ def _ping_mongodb() -> None:
 def _workers(heartbeat_seconds: float) -> dict[str, Any]:
     workers = live_workers(heartbeat_seconds)
     if not workers:
-        raise NoLiveWorker(f"no worker reported in the last {3 * heartbeat_seconds:g}s, so "
-                           "queued jobs do not run; start one with `jobplatform worker`")
+        raise NoLiveWorker(
+            f"no worker reported in the last {3 * heartbeat_seconds:g}s, so "
+            "queued jobs do not run; start one with `jobplatform worker`"
+        )
     return {"count": len(workers), "ids": [w["id"] for w in workers]}
 
 
@@ -92,14 +98,17 @@ async def liveness() -> dict[str, Any]:
 @router.get("/health/ready")
 async def readiness(svc: Annotated[Services, Depends(services)]) -> JSONResponse:
     uri = svc.settings.redis_uri
-    queue_name, queue_probe = ("redis", lambda: _ping_redis(uri)) if uri else \
-        ("queue_file", svc.queue.ping)
+    queue_name, queue_probe = (
+        ("redis", lambda: _ping_redis(uri)) if uri else ("queue_file", svc.queue.ping)
+    )
     names = [queue_name, "mongodb", "workers"]
-    results = await asyncio.gather(_timed(queue_probe), _timed(_ping_mongodb), _timed(
-        lambda: _workers(svc.settings.heartbeat_seconds)))
+    results = await asyncio.gather(
+        _timed(queue_probe),
+        _timed(_ping_mongodb),
+        _timed(lambda: _workers(svc.settings.heartbeat_seconds)),
+    )
     checks = dict(zip(names, results, strict=True))
     checks["plugins"] = _plugins(svc)
     down = [name for name, check in checks.items() if check["status"] == "down"]
-    body = {"status": "unready" if down else "ready", "down": down, "checks": checks,
-            **_process()}
+    body = {"status": "unready" if down else "ready", "down": down, "checks": checks, **_process()}
     return JSONResponse(body, status_code=503 if down else 200)

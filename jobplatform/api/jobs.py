@@ -27,10 +27,8 @@ MAX_BULK_RETRY = 1000
 # is an index walk; FerretDB 1.x sorts the whole matching history in memory for each one,
 # and fifty at once took it past 12 GB, so this bounds memory rather than speed.
 MAX_LIST_QUERIES = 4
-_list_slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
-    WeakKeyDictionary()
-LIST_PARAMS = {"state", "name", "created_after", "created_before", "q", "order", "limit",
-               "cursor"}
+_list_slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = WeakKeyDictionary()
+LIST_PARAMS = {"state", "name", "created_after", "created_before", "q", "order", "limit", "cursor"}
 
 
 def unsafe_keys(value: Any, path: str = "") -> list[str]:
@@ -62,10 +60,12 @@ class JobRequest(BaseModel):
     run_at: datetime | None = None
     priority: int | None = Field(None, ge=-100, le=100)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
-    max_attempts: int | None = Field(None, ge=1, le=100,
-                                     description="fewer attempts than the type allows")
-    timeout: float | None = Field(None, gt=0, le=86400,
-                                  description="seconds; shorter than the type allows")
+    max_attempts: int | None = Field(
+        None, ge=1, le=100, description="fewer attempts than the type allows"
+    )
+    timeout: float | None = Field(
+        None, gt=0, le=86400, description="seconds; shorter than the type allows"
+    )
 
     @field_validator("data")
     @classmethod
@@ -132,8 +132,9 @@ class JobOut(BaseModel):
 class JobList(BaseModel):
     jobs: list[JobOut]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")
-    total: int | None = Field(description=f"matching jobs, counted up to {COUNT_CAP} on the "
-                                          "first page only")
+    total: int | None = Field(
+        description=f"matching jobs, counted up to {COUNT_CAP} on the first page only"
+    )
     total_capped: bool = Field(description=f"true when more than {COUNT_CAP} match")
 
 
@@ -149,28 +150,40 @@ class BulkRetryOut(BaseModel):
 def _only_known_params(request: Request) -> None:
     unknown = sorted(set(request.query_params) - LIST_PARAMS)
     if unknown:
-        raise ApiError(422, f"unknown query parameter {', '.join(map(repr, unknown))}; "
-                       f"use {', '.join(sorted(LIST_PARAMS))}",
-                       details={name: ["unknown query parameter"] for name in unknown})
+        raise ApiError(
+            422,
+            f"unknown query parameter {', '.join(map(repr, unknown))}; "
+            f"use {', '.join(sorted(LIST_PARAMS))}",
+            details={name: ["unknown query parameter"] for name in unknown},
+        )
 
 
 def _submit(svc: Services, user: Principal, request: JobRequest) -> Job:
-    return svc.jobs.submit(request.name, request.data, created_by=user.actor,
-                           delay=request.delay, run_at=request.run_at, priority=request.priority,
-                           idempotency_key=request.idempotency_key,
-                           max_attempts=request.max_attempts, timeout=request.timeout)
+    return svc.jobs.submit(
+        request.name,
+        request.data,
+        created_by=user.actor,
+        delay=request.delay,
+        run_at=request.run_at,
+        priority=request.priority,
+        idempotency_key=request.idempotency_key,
+        max_attempts=request.max_attempts,
+        timeout=request.timeout,
+    )
 
 
 @router.post("", status_code=201, response_model=JobOut)
-async def submit(body: JobRequest, svc: Services = Depends(services),
-                 user: Principal = Depends(operator)) -> dict:
+async def submit(
+    body: JobRequest, svc: Services = Depends(services), user: Principal = Depends(operator)
+) -> dict:
     job = await run_in_threadpool(lambda: _submit(svc, user, body))
     return job.describe()
 
 
 @router.post("/batch", status_code=201, response_model=BatchOut)
-async def submit_batch(body: BatchRequest, svc: Services = Depends(services),
-                       user: Principal = Depends(operator)) -> dict:
+async def submit_batch(
+    body: BatchRequest, svc: Services = Depends(services), user: Principal = Depends(operator)
+) -> dict:
     """Submit many jobs at once. Every job is validated first; if any is refused, none is
     stored, and the 422 names each refused job by its index."""
 
@@ -188,8 +201,12 @@ async def submit_batch(body: BatchRequest, svc: Services = Depends(services),
 
     problems = await run_in_threadpool(validate_all)
     if problems:
-        raise ApiError(422, f"{len({k.split('.')[1] for k in problems})} of {len(body.jobs)} "
-                       "jobs are invalid; nothing was submitted", details=problems)
+        raise ApiError(
+            422,
+            f"{len({k.split('.')[1] for k in problems})} of {len(body.jobs)} "
+            "jobs are invalid; nothing was submitted",
+            details=problems,
+        )
 
     def submit_all() -> list[dict]:
         return [_submit(svc, user, request).describe() for request in body.jobs]
@@ -201,67 +218,88 @@ async def submit_batch(body: BatchRequest, svc: Services = Depends(services),
 async def list_jobs(
     _: Principal = Depends(current_user),
     state: Annotated[list[JobState], Query(description="repeat for several")] = [],  # noqa: B006
-    name: Annotated[list[Annotated[str, Field(max_length=64)]],
-                    Query(description="job type; repeat for several")] = [],  # noqa: B006
+    name: Annotated[
+        list[Annotated[str, Field(max_length=64)]],
+        Query(description="job type; repeat for several"),
+    ] = [],  # noqa: B006
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-    q: str | None = Query(None, max_length=200,
-                          description="text in the type, idempotency key, creator or error, "
-                                      "or a job id"),
+    q: str | None = Query(
+        None,
+        max_length=200,
+        description="text in the type, idempotency key, creator or error, or a job id",
+    ),
     order: Literal["newest", "oldest"] = "newest",
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=64),
 ) -> dict:
-    job_filter = JobFilter(states=tuple(state), types=tuple(name),
-                           created_after=_naive_utc(created_after),
-                           created_before=_naive_utc(created_before), text=q)
+    job_filter = JobFilter(
+        states=tuple(state),
+        types=tuple(name),
+        created_after=_naive_utc(created_after),
+        created_before=_naive_utc(created_before),
+        text=q,
+    )
     try:
         loop = asyncio.get_running_loop()
         async with _list_slots.setdefault(loop, asyncio.Semaphore(MAX_LIST_QUERIES)):
-            page = await run_in_threadpool(find_jobs, job_filter, order=order, limit=limit,
-                                           cursor=cursor)
+            page = await run_in_threadpool(
+                find_jobs, job_filter, order=order, limit=limit, cursor=cursor
+            )
     except InvalidCursor as exc:
         raise ApiError(422, str(exc), details={"cursor": [str(exc)]}) from None
-    return {"jobs": [j.describe(with_attempts=False) for j in page.jobs],
-            "next_cursor": page.next_cursor, "total": page.total,
-            "total_capped": page.total_capped}
+    return {
+        "jobs": [j.describe(with_attempts=False) for j in page.jobs],
+        "next_cursor": page.next_cursor,
+        "total": page.total,
+        "total_capped": page.total_capped,
+    }
 
 
 @router.post("/retry", response_model=BulkRetryOut)
-async def retry_matching(body: BulkRetryRequest, svc: Services = Depends(services),
-                         _: Principal = Depends(operator)) -> dict:
+async def retry_matching(
+    body: BulkRetryRequest, svc: Services = Depends(services), _: Principal = Depends(operator)
+) -> dict:
     """Retry every `dead` (or `cancelled`) job the filter matches, up to `limit` a call
     (call again for more). Each goes through the same rule as a single retry."""
     ids = await run_in_threadpool(
-        svc.jobs.retry_many, state=body.state, job_type=body.name,
+        svc.jobs.retry_many,
+        state=body.state,
+        job_type=body.name,
         created_after=_naive_utc(body.created_after),
-        created_before=_naive_utc(body.created_before), limit=body.limit)
+        created_before=_naive_utc(body.created_before),
+        limit=body.limit,
+    )
     return {"retried": len(ids), "ids": ids}
 
 
 @router.get("/{job_id}", response_model=JobOut)
-async def get_job(job_id: str, svc: Services = Depends(services),
-                  _: Principal = Depends(current_user)) -> dict:
+async def get_job(
+    job_id: str, svc: Services = Depends(services), _: Principal = Depends(current_user)
+) -> dict:
     job = await run_in_threadpool(svc.jobs.get, job_id)
     return job.describe()
 
 
 @router.post("/{job_id}/retry", response_model=JobOut)
-async def retry(job_id: str, svc: Services = Depends(services),
-                _: Principal = Depends(operator)) -> dict:
+async def retry(
+    job_id: str, svc: Services = Depends(services), _: Principal = Depends(operator)
+) -> dict:
     job = await run_in_threadpool(svc.jobs.retry, job_id)
     return job.describe()
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
-async def cancel(job_id: str, svc: Services = Depends(services),
-                 _: Principal = Depends(operator)) -> dict:
+async def cancel(
+    job_id: str, svc: Services = Depends(services), _: Principal = Depends(operator)
+) -> dict:
     job = await run_in_threadpool(svc.jobs.cancel, job_id)
     return job.describe()
 
 
 @router.delete("/{job_id}", status_code=204)
-async def cancel_and_remove(job_id: str, svc: Services = Depends(services),
-                            _: Principal = Depends(operator)) -> Response:
+async def cancel_and_remove(
+    job_id: str, svc: Services = Depends(services), _: Principal = Depends(operator)
+) -> Response:
     await run_in_threadpool(svc.jobs.remove, job_id)
     return Response(status_code=204)

@@ -36,8 +36,10 @@ class RequestIdMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []),
-                                      (HEADER.encode(), request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (HEADER.encode(), request_id.encode()),
+                ]
             await send(message)
 
         with bind(request_id=request_id):
@@ -47,9 +49,20 @@ class RequestIdMiddleware:
                 duration_ms = round((time.perf_counter() - started) * 1000, 2)
                 path = scope["path"]
                 level = logging.DEBUG if path.startswith(QUIET_PREFIXES) else logging.INFO
-                log.log(level, "%s %s %d %.1fms", scope["method"], path, status, duration_ms,
-                        extra={"method": scope["method"], "path": path, "status": status,
-                               "duration_ms": duration_ms})
+                log.log(
+                    level,
+                    "%s %s %d %.1fms",
+                    scope["method"],
+                    path,
+                    status,
+                    duration_ms,
+                    extra={
+                        "method": scope["method"],
+                        "path": path,
+                        "status": status,
+                        "duration_ms": duration_ms,
+                    },
+                )
 
 
 def _incoming_id(scope: Scope) -> str | None:

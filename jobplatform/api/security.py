@@ -27,10 +27,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobplatform.config import Settings
 
-APP_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
-              "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-              "font-src 'self' data:; connect-src 'self' ws: wss:; worker-src 'self' blob:; "
-              "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+APP_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data:; connect-src 'self' ws: wss:; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -43,9 +45,11 @@ def _docs_policy() -> str:
     defaults = inspect.signature(get_swagger_ui_html).parameters
     cdn = _origin(defaults["swagger_js_url"].default)
     icon = _origin(defaults["swagger_favicon_url"].default)
-    return (f"default-src 'self'; script-src 'self' 'unsafe-inline' {cdn}; "
-            f"style-src 'self' 'unsafe-inline' {cdn}; img-src 'self' data: {icon}; "
-            "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
+    return (
+        f"default-src 'self'; script-src 'self' 'unsafe-inline' {cdn}; "
+        f"style-src 'self' 'unsafe-inline' {cdn}; img-src 'self' data: {icon}; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+    )
 
 
 DOCS_POLICY = _docs_policy()
@@ -53,9 +57,14 @@ DOCS_POLICY = _docs_policy()
 
 def _error(status: int, code: str, message: str) -> tuple[dict, bytes]:
     body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
-    start = {"type": "http.response.start", "status": status,
-             "headers": [(b"content-type", b"application/json"),
-                         (b"content-length", str(len(body)).encode())]}
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+    }
     return start, body
 
 
@@ -63,11 +72,15 @@ class SecurityMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings):
         self.app = app
         self.max_body = settings.max_body_bytes
-        self.common = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                       (b"referrer-policy", b"strict-origin-when-cross-origin")]
+        self.common = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        ]
         if settings.app_env == "production":
-            self.common.append((b"strict-transport-security",
-                                b"max-age=31536000; includeSubDomains"))
+            self.common.append(
+                (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,9 +110,12 @@ class SecurityMiddleware:
         that replays the body to the application."""
         request_headers = dict(scope["headers"])
         length = request_headers.get(b"content-length")
-        too_large = _error(413, "payload_too_large",
-                           f"request body is over the limit of {self.max_body} bytes; "
-                           "send less (split a batch into smaller ones)")
+        too_large = _error(
+            413,
+            "payload_too_large",
+            f"request body is over the limit of {self.max_body} bytes; "
+            "send less (split a batch into smaller ones)",
+        )
         if length is not None and length.isdigit() and int(length) > self.max_body:
             return too_large
         chunks, size, more = [], 0, True
@@ -115,8 +131,11 @@ class SecurityMiddleware:
         body = b"".join(chunks)
         content_type = request_headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if body and not (content_type == b"application/json" or content_type.endswith(b"+json")):
-            return _error(415, "unsupported_media_type",
-                          "request body must be JSON; send 'Content-Type: application/json'")
+            return _error(
+                415,
+                "unsupported_media_type",
+                "request body must be JSON; send 'Content-Type: application/json'",
+            )
         sent = False
 
         async def replay() -> Message:
@@ -134,6 +153,11 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(SecurityMiddleware, settings=settings)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:
-        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
-                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type"], max_age=600)
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            max_age=600,
+        )

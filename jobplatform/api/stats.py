@@ -33,12 +33,15 @@ async def stats(svc: Services = Depends(services), _: Principal = Depends(curren
 
 
 @router.get("/workers")
-async def workers(svc: Services = Depends(services),
-                  _: Principal = Depends(current_user)) -> dict:
+async def workers(svc: Services = Depends(services), _: Principal = Depends(current_user)) -> dict:
     """Live workers: id, host, pid, queues, concurrency, running jobs, last heartbeat."""
     rows = await run_in_threadpool(live_workers, svc.settings.heartbeat_seconds)
-    return {"workers": [{**row, "started_at": _iso(row.get("started_at")),
-                         "seen_at": _iso(row.get("seen_at"))} for row in rows]}
+    return {
+        "workers": [
+            {**row, "started_at": _iso(row.get("started_at")), "seen_at": _iso(row.get("seen_at"))}
+            for row in rows
+        ]
+    }
 
 
 def _iso(value) -> str | None:

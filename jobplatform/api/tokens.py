@@ -42,8 +42,9 @@ async def create_token(body: NewToken, me: Principal = Depends(admin)) -> dict:
     """Create a token with a role. The response carries the token; it is never shown again
     (only its digest is stored). It stops working when revoked or when its creator is
     disabled."""
-    record, token = await run_in_threadpool(api_tokens.create_api_token, body.name, body.role,
-                                            me.username)
+    record, token = await run_in_threadpool(
+        api_tokens.create_api_token, body.name, body.role, me.username
+    )
     return {**record.describe(), "token": token}
 
 

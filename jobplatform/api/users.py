@@ -57,8 +57,9 @@ async def change_user(username: str, body: UserChange, me: Principal = Depends(a
     """Change a role, disable or enable, or set a new password. Disabling or a new
     password ends the user's login sessions at once."""
     if username == me.username and (body.disabled or body.role not in (None, "admin")):
-        raise ApiError(409, "you cannot disable yourself or drop your own admin role; "
-                       "ask another admin")
+        raise ApiError(
+            409, "you cannot disable yourself or drop your own admin role; ask another admin"
+        )
 
     def change():
         if body.password is not None:

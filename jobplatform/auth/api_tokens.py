@@ -19,8 +19,11 @@ SHOWN_PREFIX = len(API_TOKEN_PREFIX) + 6
 
 
 class ApiToken(Document):
-    meta = {"collection": "api_tokens", "auto_create_index": False,
-            "indexes": [{"fields": ["token_digest"], "unique": True}, {"fields": ["name"]}]}
+    meta = {
+        "collection": "api_tokens",
+        "auto_create_index": False,
+        "indexes": [{"fields": ["token_digest"], "unique": True}, {"fields": ["name"]}],
+    }
 
     name = StringField(required=True)
     role = StringField(required=True, choices=ROLES)
@@ -32,10 +35,15 @@ class ApiToken(Document):
     creator_disabled = BooleanField(default=False)
 
     def describe(self) -> dict:
-        return {"id": str(self.id), "name": self.name, "role": self.role, "prefix": self.prefix,
-                "created_by": self.created_by,
-                "created_at": self.created_at.isoformat(timespec="milliseconds") + "Z",
-                "revoked": self.revoked_at is not None}
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "role": self.role,
+            "prefix": self.prefix,
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(timespec="milliseconds") + "Z",
+            "revoked": self.revoked_at is not None,
+        }
 
 
 def create_api_token(name: str, role: str, created_by: str) -> tuple[ApiToken, str]:
@@ -45,8 +53,13 @@ def create_api_token(name: str, role: str, created_by: str) -> tuple[ApiToken, s
     if ApiToken.objects(name=name, revoked_at=None).first() is not None:
         raise UserExists(f"an active API token named '{name}' exists; revoke it or pick a name")
     token = new_opaque_token(API_TOKEN_PREFIX)
-    record = ApiToken(name=name, role=role, token_digest=digest(token), prefix=token[:SHOWN_PREFIX],
-                      created_by=created_by).save()
+    record = ApiToken(
+        name=name,
+        role=role,
+        token_digest=digest(token),
+        prefix=token[:SHOWN_PREFIX],
+        created_by=created_by,
+    ).save()
     return record, token
 
 
@@ -68,8 +81,11 @@ def revoke_api_token(token_id: str) -> ApiToken:
 
 def find_unrevoked_token(token: str) -> ApiToken | None:
     """The token's record unless it is unknown or revoked (check `creator_disabled`)."""
-    return ApiToken.objects(token_digest=digest(token), revoked_at=None) \
-        .only("name", "role", "created_by", "creator_disabled").first()
+    return (
+        ApiToken.objects(token_digest=digest(token), revoked_at=None)
+        .only("name", "role", "created_by", "creator_disabled")
+        .first()
+    )
 
 
 def suspend_tokens_of(username: str, disabled: bool) -> None:

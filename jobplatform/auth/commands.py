@@ -60,8 +60,9 @@ def _list(args: argparse.Namespace) -> int:
             print(json.dumps(records, indent=2))
             return
         for r in records:
-            print(f"{r['username']:<24} {r['role']:<9} {'disabled' if r['disabled'] else ''}"
-                  .rstrip())
+            print(
+                f"{r['username']:<24} {r['role']:<9} {'disabled' if r['disabled'] else ''}".rstrip()
+            )
 
     return _run(show)
 
@@ -103,8 +104,10 @@ def add_user_commands(commands: argparse._SubParsersAction) -> None:
     password = sub.add_parser("set-password", help="set a new password; ends the sessions")
     password.add_argument("username")
     password.set_defaults(handler=_set_password)
-    for name, disabled, text in (("disable", True, "stop a user; their tokens stop at once"),
-                                 ("enable", False, "let a disabled user log in again")):
+    for name, disabled, text in (
+        ("disable", True, "stop a user; their tokens stop at once"),
+        ("enable", False, "let a disabled user log in again"),
+    ):
         parser = sub.add_parser(name, help=text)
         parser.add_argument("username")
         parser.set_defaults(handler=_set_disabled(disabled))

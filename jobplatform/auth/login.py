@@ -19,8 +19,10 @@ def log_in(limiter: RateLimiter, client_ip: str, username: str, password: str) -
     except LoginFailed as exc:
         locked_for = limiter.login_failed(username)
         if locked_for:
-            raise Limited(f"{exc}; too many failed logins, '{username}' is locked for "
-                          f"{locked_for} seconds", retry_after=locked_for) from None
+            raise Limited(
+                f"{exc}; too many failed logins, '{username}' is locked for {locked_for} seconds",
+                retry_after=locked_for,
+            ) from None
         raise
     limiter.login_succeeded(username)
     return user

@@ -8,8 +8,18 @@ from jobplatform.auth.users import ADMIN, User
 from jobplatform.config import Settings, SettingsError
 
 MIN_SECRET_LENGTH = 32
-DEFAULT_PASSWORDS = ("admin", "password", "changeme", "admin123", "secret", "jobplatform",
-                     "123456", "12345678", "password123", "admin1234")
+DEFAULT_PASSWORDS = (
+    "admin",
+    "password",
+    "changeme",
+    "admin123",
+    "secret",
+    "jobplatform",
+    "123456",
+    "12345678",
+    "password123",
+    "admin1234",
+)
 HOW_TO_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
@@ -19,17 +29,22 @@ def check_secrets(settings: Settings) -> None:
         return
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
     if not secret:
-        raise SettingsError(f"JWT_SECRET: required when APP_ENV=production; set it to the "
-                            f"output of {HOW_TO_SECRET}")
+        raise SettingsError(
+            f"JWT_SECRET: required when APP_ENV=production; set it to the output of {HOW_TO_SECRET}"
+        )
     if len(secret) < MIN_SECRET_LENGTH or len(set(secret)) < 10:
-        raise SettingsError(f"JWT_SECRET: too weak for APP_ENV=production (use at least "
-                            f"{MIN_SECRET_LENGTH} random characters); generate one with "
-                            f"{HOW_TO_SECRET}")
+        raise SettingsError(
+            f"JWT_SECRET: too weak for APP_ENV=production (use at least "
+            f"{MIN_SECRET_LENGTH} random characters); generate one with "
+            f"{HOW_TO_SECRET}"
+        )
     password = settings.admin_password.get_secret_value() if settings.admin_password else None
     if password is not None and (password.lower() in DEFAULT_PASSWORDS or len(password) < 12):
-        raise SettingsError("ADMIN_PASSWORD: a default or short password is refused when "
-                            "APP_ENV=production; use at least 12 characters, or unset it to "
-                            "have a strong one generated and printed once")
+        raise SettingsError(
+            "ADMIN_PASSWORD: a default or short password is refused when "
+            "APP_ENV=production; use at least 12 characters, or unset it to "
+            "have a strong one generated and printed once"
+        )
 
 
 def check_stored_admin(settings: Settings) -> None:
@@ -38,6 +53,8 @@ def check_stored_admin(settings: Settings) -> None:
         return
     admin = User.objects(username=ADMIN, disabled=False).first()
     if admin and any(verify_password(p, admin.password_hash) for p in DEFAULT_PASSWORDS):
-        raise SettingsError("ADMIN_PASSWORD: the stored 'admin' user has a default password; "
-                            "change it with `jobplatform users set-password admin` before "
-                            "starting with APP_ENV=production")
+        raise SettingsError(
+            "ADMIN_PASSWORD: the stored 'admin' user has a default password; "
+            "change it with `jobplatform users set-password admin` before "
+            "starting with APP_ENV=production"
+        )

@@ -141,8 +141,10 @@ class RateLimiter:
         window = int(now // 60)
         count = self.store.incr(f"{PREFIX}{name}:{window}", ttl=61)
         if count > limit:
-            raise Limited(f"too many requests {what}: the limit is {limit} a minute",
-                          retry_after=int(60 - now % 60) + 1)
+            raise Limited(
+                f"too many requests {what}: the limit is {limit} a minute",
+                retry_after=int(60 - now % 60) + 1,
+            )
 
     def check_api(self, token_key: str) -> None:
         """Count one API request for a token; raise `Limited` over the limit."""
@@ -155,12 +157,17 @@ class RateLimiter:
         """Before checking a password: raise `Limited` if this login may not be tried now."""
         locked_for = self.store.ttl(f"{PREFIX}lock:{username}")
         if locked_for:
-            raise Limited(f"too many failed logins for '{username}'; locked, try again in "
-                          f"{locked_for} seconds", retry_after=locked_for)
-        self._window(f"login-ip:{client_ip}", self.settings.login_rate_limit_ip,
-                     "from this address")
-        self._window(f"login-user:{username}", self.settings.login_rate_limit_user,
-                     f"for '{username}'")
+            raise Limited(
+                f"too many failed logins for '{username}'; locked, try again in "
+                f"{locked_for} seconds",
+                retry_after=locked_for,
+            )
+        self._window(
+            f"login-ip:{client_ip}", self.settings.login_rate_limit_ip, "from this address"
+        )
+        self._window(
+            f"login-user:{username}", self.settings.login_rate_limit_user, f"for '{username}'"
+        )
 
     def login_failed(self, username: str) -> int:
         """Record a failed login; return the seconds of lockout it started (0 if none)."""
@@ -168,8 +175,10 @@ class RateLimiter:
         if failures < self.settings.login_lockout_after:
             return 0
         level = self.store.incr(f"{PREFIX}level:{username}", ttl=LOCKOUT_LEVEL_SECONDS)
-        seconds = min(self.settings.login_lockout_seconds * 2 ** (level - 1),
-                      self.settings.login_lockout_max_seconds)
+        seconds = min(
+            self.settings.login_lockout_seconds * 2 ** (level - 1),
+            self.settings.login_lockout_max_seconds,
+        )
         self.store.set(f"{PREFIX}lock:{username}", ttl=seconds)
         self.store.delete(f"{PREFIX}fail:{username}")
         return seconds

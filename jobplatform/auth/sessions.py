@@ -19,8 +19,11 @@ from jobplatform.jobs.models import utcnow
 
 
 class LoginSession(Document):
-    meta = {"collection": "login_sessions", "auto_create_index": False,
-            "indexes": [{"fields": ["refresh_digest"], "unique": True}, {"fields": ["username"]}]}
+    meta = {
+        "collection": "login_sessions",
+        "auto_create_index": False,
+        "indexes": [{"fields": ["refresh_digest"], "unique": True}, {"fields": ["username"]}],
+    }
 
     username = StringField(required=True)
     role = StringField(required=True)
@@ -33,8 +36,12 @@ class LoginSession(Document):
 def open_session(username: str, role: str, ttl_seconds: int) -> tuple[LoginSession, str]:
     """Start a session; return it and its refresh token (shown to the client only)."""
     refresh_token = new_opaque_token(REFRESH_TOKEN_PREFIX)
-    session = LoginSession(username=username, role=role, refresh_digest=digest(refresh_token),
-                           expires_at=utcnow() + timedelta(seconds=ttl_seconds)).save()
+    session = LoginSession(
+        username=username,
+        role=role,
+        refresh_digest=digest(refresh_token),
+        expires_at=utcnow() + timedelta(seconds=ttl_seconds),
+    ).save()
     return session, refresh_token
 
 
@@ -42,7 +49,9 @@ def rotate(refresh_token: str) -> tuple[LoginSession, str] | None:
     """Swap a valid refresh token for a new one; None when it is unknown, used or expired."""
     new_token = new_opaque_token(REFRESH_TOKEN_PREFIX)
     session = LoginSession.objects(
-        refresh_digest=digest(refresh_token), revoked_at=None, expires_at__gt=utcnow(),
+        refresh_digest=digest(refresh_token),
+        revoked_at=None,
+        expires_at__gt=utcnow(),
     ).modify(new=True, set__refresh_digest=digest(new_token))
     return (session, new_token) if session else None
 
@@ -52,8 +61,11 @@ def active_session(session_id: str) -> LoginSession | None:
         oid = ObjectId(session_id)
     except (InvalidId, TypeError):
         return None
-    return LoginSession.objects(id=oid, revoked_at=None, expires_at__gt=utcnow()) \
-        .only("username", "role").first()
+    return (
+        LoginSession.objects(id=oid, revoked_at=None, expires_at__gt=utcnow())
+        .only("username", "role")
+        .first()
+    )
 
 
 def revoke_session(session_id: str) -> None:

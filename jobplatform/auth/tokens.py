@@ -24,11 +24,19 @@ class InvalidToken(Exception):
     pass
 
 
-def issue_access_token(secret: str, username: str, role: str, ttl_seconds: int,
-                       session_id: str) -> str:
+def issue_access_token(
+    secret: str, username: str, role: str, ttl_seconds: int, session_id: str
+) -> str:
     now = datetime.now(UTC)
-    claims = {"sub": username, "role": role, "type": "access", "sid": session_id,
-              "jti": uuid.uuid4().hex, "iat": now, "exp": now + timedelta(seconds=ttl_seconds)}
+    claims = {
+        "sub": username,
+        "role": role,
+        "type": "access",
+        "sid": session_id,
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_seconds),
+    }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -38,8 +46,9 @@ def read_access_token(secret: str, token: str) -> dict:
     Only HS256 is accepted, so `alg: none` and tokens signed with another algorithm fail.
     """
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
-                            options={"require": ["sub", "exp", "iat", "sid"]})
+        claims = jwt.decode(
+            token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "iat", "sid"]}
+        )
     except jwt.ExpiredSignatureError:
         raise InvalidToken("token expired; log in again or use your refresh token") from None
     except jwt.PyJWTError as exc:

@@ -20,8 +20,11 @@ USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 
 
 class User(Document):
-    meta = {"collection": "users", "auto_create_index": False,
-            "indexes": [{"fields": ["username"], "unique": True}]}
+    meta = {
+        "collection": "users",
+        "auto_create_index": False,
+        "indexes": [{"fields": ["username"], "unique": True}],
+    }
 
     username = StringField(required=True, regex=USERNAME_PATTERN)
     password_hash = StringField(required=True)
@@ -30,8 +33,12 @@ class User(Document):
     created_at = DateTimeField(default=utcnow)
 
     def describe(self) -> dict:
-        return {"username": self.username, "role": self.role, "disabled": self.disabled,
-                "created_at": self.created_at.isoformat(timespec="milliseconds") + "Z"}
+        return {
+            "username": self.username,
+            "role": self.role,
+            "disabled": self.disabled,
+            "created_at": self.created_at.isoformat(timespec="milliseconds") + "Z",
+        }
 
 
 class AccountError(JobError):

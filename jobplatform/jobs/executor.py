@@ -55,8 +55,14 @@ class Outcome:
 
 
 class Executor:
-    def __init__(self, host: PluginHost, queue: JobQueue, worker_id: str, stats: StatsRecorder,
-                 lease_seconds: float = 30.0):
+    def __init__(
+        self,
+        host: PluginHost,
+        queue: JobQueue,
+        worker_id: str,
+        stats: StatsRecorder,
+        lease_seconds: float = 30.0,
+    ):
         self.host = host
         self.queue = queue
         self.worker_id = worker_id
@@ -147,8 +153,9 @@ class Executor:
         deadline = time.monotonic() + timeout if timeout else None
         renew_every = self.lease_seconds / 3
         while True:
-            wait = renew_every if deadline is None else min(renew_every,
-                                                            deadline - time.monotonic())
+            wait = (
+                renew_every if deadline is None else min(renew_every, deadline - time.monotonic())
+            )
             thread.join(max(wait, 0))
             if not thread.is_alive():
                 return outcome
@@ -162,7 +169,9 @@ class Executor:
         """Extend the lease; notice a cancel request. False if the job is no longer ours."""
         try:
             renewed = Job.objects(
-                id=job.id, state=RUNNING, attempt_count=job.attempt_count,
+                id=job.id,
+                state=RUNNING,
+                attempt_count=job.attempt_count,
                 worker_id=self.worker_id,
             ).modify(
                 new=True,
@@ -179,9 +188,16 @@ class Executor:
 
     # -- record the outcome ----------------------------------------------------------------
 
-    def _attempt(self, job: Job, started, clock: float, outcome: str,
-                 error: BaseException | None = None, trace: str | None = None,
-                 retry_delay: float | None = None) -> Attempt:
+    def _attempt(
+        self,
+        job: Job,
+        started,
+        clock: float,
+        outcome: str,
+        error: BaseException | None = None,
+        trace: str | None = None,
+        retry_delay: float | None = None,
+    ) -> Attempt:
         return Attempt(
             number=job.attempt_count,
             worker=self.worker_id,
@@ -201,7 +217,9 @@ class Executor:
         while True:
             try:
                 done = Job.objects(
-                    id=job.id, state=RUNNING, attempt_count=job.attempt_count,
+                    id=job.id,
+                    state=RUNNING,
+                    attempt_count=job.attempt_count,
                     worker_id=self.worker_id,
                 ).modify(
                     new=True,
@@ -214,9 +232,13 @@ class Executor:
                 break
             except ConnectionFailure as exc:
                 if time.monotonic() >= deadline:
-                    log.error("job %s: could not record attempt %d (%s); the reconciler will "
-                              "take the job back when its lease runs out", job.id,
-                              job.attempt_count, exc)
+                    log.error(
+                        "job %s: could not record attempt %d (%s); the reconciler will "
+                        "take the job back when its lease runs out",
+                        job.id,
+                        job.attempt_count,
+                        exc,
+                    )
                     return None
                 time.sleep(0.5)
         if done is not None:
@@ -235,15 +257,27 @@ class Executor:
         if job is None:
             return False
         now = utcnow()
-        attempt = Attempt(number=job.attempt_count, worker=self.worker_id,
-                          started_at=job.started_at, finished_at=now,
-                          duration_ms=(now - job.started_at).total_seconds() * 1000,
-                          outcome="interrupted", error_type="WorkerShutdown",
-                          error_message=reason)
-        done = Job.objects(id=job.id, state=RUNNING, attempt_count=job.attempt_count,
-                           worker_id=self.worker_id).modify(
-            new=True, push__attempts=attempt, set__state=QUEUED, inc__max_attempts=1,
-            set__updated_at=now, unset__lease_expires_at=True, set__run_at=None)
+        attempt = Attempt(
+            number=job.attempt_count,
+            worker=self.worker_id,
+            started_at=job.started_at,
+            finished_at=now,
+            duration_ms=(now - job.started_at).total_seconds() * 1000,
+            outcome="interrupted",
+            error_type="WorkerShutdown",
+            error_message=reason,
+        )
+        done = Job.objects(
+            id=job.id, state=RUNNING, attempt_count=job.attempt_count, worker_id=self.worker_id
+        ).modify(
+            new=True,
+            push__attempts=attempt,
+            set__state=QUEUED,
+            inc__max_attempts=1,
+            set__updated_at=now,
+            unset__lease_expires_at=True,
+            set__run_at=None,
+        )
         if done is None:
             return False
         if ctx is not None:
@@ -255,8 +289,14 @@ class Executor:
 
     def _finish_succeeded(self, job: Job, started, clock: float, result: Any) -> None:
         attempt = self._attempt(job, started, clock, "succeeded")
-        done = self._record(job, attempt, SUCCEEDED, set__result=result,
-                            set__finished_at=attempt.finished_at, set__error=None)
+        done = self._record(
+            job,
+            attempt,
+            SUCCEEDED,
+            set__result=result,
+            set__finished_at=attempt.finished_at,
+            set__error=None,
+        )
         if done is not None:
             self.host.emit(job_event("succeeded", done))
 
@@ -266,8 +306,9 @@ class Executor:
         if done is not None:
             self.host.emit(job_event("cancelled", done))
 
-    def _finish_failed(self, job: Job, started, clock: float, error: BaseException,
-                       trace: str | None) -> None:
+    def _finish_failed(
+        self, job: Job, started, clock: float, error: BaseException, trace: str | None
+    ) -> None:
         kind = "timeout" if isinstance(error, AttemptTimeout) else "failed"
         message = f"{type(error).__name__}: {error}"
         retryable = not isinstance(error, PermanentError)
@@ -283,15 +324,22 @@ class Executor:
             try:
                 self.queue.enqueue(done.queue, str(done.id), eta=run_at, priority=done.priority)
             except Exception as exc:  # noqa: BLE001 - the reconciler re-enqueues it
-                log.warning("job %s: could not schedule its retry (%s); the reconciler will",
-                            job.id, exc)
+                log.warning(
+                    "job %s: could not schedule its retry (%s); the reconciler will", job.id, exc
+                )
             self.host.emit(job_event("retrying", done, error=message, delay=delay))
-            log.warning("job %s attempt %d failed (%s); retry in %.2fs", job.id, job.attempt_count,
-                    message, delay)
+            log.warning(
+                "job %s attempt %d failed (%s); retry in %.2fs",
+                job.id,
+                job.attempt_count,
+                message,
+                delay,
+            )
             return
         attempt = self._attempt(job, started, clock, kind, error, trace)
-        done = self._record(job, attempt, DEAD, set__finished_at=attempt.finished_at,
-                            set__error=message)
+        done = self._record(
+            job, attempt, DEAD, set__finished_at=attempt.finished_at, set__error=message
+        )
         if done is not None:
             self.host.emit(job_event("failed", done, error=message))
             self.host.emit(job_event("dead", done, error=message))

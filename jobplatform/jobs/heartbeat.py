@@ -27,14 +27,24 @@ WORKERS = "workers"
 class Heartbeat:
     """Reports one worker every `every` seconds from a thread of its own."""
 
-    def __init__(self, worker_id: str, queues: list[str], concurrency: int,
-                 current_jobs: Callable[[], list[str]], every: float):
+    def __init__(
+        self,
+        worker_id: str,
+        queues: list[str],
+        concurrency: int,
+        current_jobs: Callable[[], list[str]],
+        every: float,
+    ):
         self.worker_id = worker_id
         self.every = every
         self.current_jobs = current_jobs
         self.started_at = utcnow()
-        self.static = {"host": socket.gethostname(), "pid": os.getpid(), "queues": queues,
-                       "concurrency": concurrency}
+        self.static = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": queues,
+            "concurrency": concurrency,
+        }
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
@@ -45,9 +55,17 @@ class Heartbeat:
     def beat(self, *, stopping: bool = False) -> None:
         get_db()[WORKERS].update_one(
             {"_id": self.worker_id},
-            {"$set": {**self.static, "jobs": self.current_jobs(), "started_at": self.started_at,
-                      "seen_at": utcnow(), "stopping": stopping}},
-            upsert=True)
+            {
+                "$set": {
+                    **self.static,
+                    "jobs": self.current_jobs(),
+                    "started_at": self.started_at,
+                    "seen_at": utcnow(),
+                    "stopping": stopping,
+                }
+            },
+            upsert=True,
+        )
 
     def stop(self) -> None:
         """Stop beating and remove this worker from the live list."""

@@ -28,7 +28,8 @@ class LeaderLock:
             get_db()[LOCKS].find_one_and_update(
                 {"_id": self.name, "$or": [{"owner": self.owner}, {"expires_at": {"$lt": now}}]},
                 {"$set": {"owner": self.owner, "expires_at": now + timedelta(seconds=self.ttl)}},
-                upsert=True)
+                upsert=True,
+            )
         except DuplicateKeyError:
             return False  # another owner holds it: the upsert collided with its document
         return True

@@ -30,8 +30,10 @@ COUNT_CAP = 1000
 ID_EPOCH, ID_END = datetime(1970, 1, 1), datetime(2106, 2, 7)  # an id's 32-bit seconds
 SEARCHED_FIELDS = ("type", "idempotency_key", "created_by", "error")
 Order = Literal["newest", "oldest"]
-QUERY_INDEXES = ([("state", ASCENDING), ("_id", DESCENDING)],
-                 [("type", ASCENDING), ("_id", DESCENDING)])
+QUERY_INDEXES = (
+    [("state", ASCENDING), ("_id", DESCENDING)],
+    [("type", ASCENDING), ("_id", DESCENDING)],
+)
 
 
 class InvalidCursor(ValueError):
@@ -95,26 +97,29 @@ def decode_cursor(cursor: str) -> ObjectId:
     try:
         return ObjectId(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (InvalidId, ValueError, TypeError):
-        raise InvalidCursor("cursor is not one this API gave out; start again without it") \
-            from None
+        raise InvalidCursor("cursor is not one this API gave out; start again without it") from None
 
 
-def find_jobs(job_filter: JobFilter, *, order: Order = "newest", limit: int = 50,
-              cursor: str | None = None) -> JobPage:
+def find_jobs(
+    job_filter: JobFilter, *, order: Order = "newest", limit: int = 50, cursor: str | None = None
+) -> JobPage:
     query = job_filter.to_query()
     newest = order == "newest"
     if cursor:
         after = decode_cursor(cursor)
         bound = {"$lt": after} if newest else {"$gt": after}
         query = {"$and": [query, {"_id": bound}]} if query else {"_id": bound}
-    raw = Job.objects(__raw__=query).order_by("-id" if newest else "id") \
-        .exclude("attempts").limit(limit + 1)
+    raw = (
+        Job.objects(__raw__=query)
+        .order_by("-id" if newest else "id")
+        .exclude("attempts")
+        .limit(limit + 1)
+    )
     jobs = list(raw)
     next_cursor = encode_cursor(jobs[limit - 1].id) if len(jobs) > limit else None
     page = JobPage(jobs=jobs[:limit], next_cursor=next_cursor)
     if cursor is None:
-        counted = Job._get_collection().count_documents(job_filter.to_query(),
-                                                        limit=COUNT_CAP + 1)
+        counted = Job._get_collection().count_documents(job_filter.to_query(), limit=COUNT_CAP + 1)
         page.total, page.total_capped = min(counted, COUNT_CAP), counted > COUNT_CAP
     return page
 
@@ -124,4 +129,3 @@ def ensure_query_indexes() -> None:
     collection = Job._get_collection()
     for keys in QUERY_INDEXES:
         collection.create_index(keys)
-

@@ -53,8 +53,9 @@ class JobQueue:
         path.parent.mkdir(parents=True, exist_ok=True)
         return SqliteHuey(name, filename=str(path), results=False, utc=True)
 
-    def enqueue(self, queue: str, job_id: str, *, eta: datetime | None = None,
-                priority: int = 0) -> None:
+    def enqueue(
+        self, queue: str, job_id: str, *, eta: datetime | None = None, priority: int = 0
+    ) -> None:
         """Put `job_id` on `queue`, to run now or at `eta` (a naive UTC datetime).
 
         Huey's Redis schedule keeps whole seconds (it truncates), so `eta` is rounded up to

@@ -46,8 +46,14 @@ RETENTION_SECONDS = 3600.0
 
 
 class Reconciler:
-    def __init__(self, settings: Settings, host: PluginHost, queue: JobQueue,
-                 stats: StatsRecorder, owner: str):
+    def __init__(
+        self,
+        settings: Settings,
+        host: PluginHost,
+        queue: JobQueue,
+        stats: StatsRecorder,
+        owner: str,
+    ):
         self.settings = settings
         self.host = host
         self.queue = queue
@@ -88,22 +94,42 @@ class Reconciler:
     def take_back_expired(self, now: datetime) -> int:
         """Put back (or bury) running jobs whose lease ran out; return how many."""
         taken = 0
-        for job in Job.objects(state=RUNNING, lease_expires_at__lt=now).exclude("attempts",
-                                                                                "result"):
-            message = (f"worker {job.worker_id} stopped renewing the job's lease (it crashed, "
-                       "was killed, or lost its connection)")
-            attempt = Attempt(number=job.attempt_count, worker=job.worker_id,
-                              started_at=job.started_at, finished_at=now,
-                              duration_ms=(now - job.started_at).total_seconds() * 1000
-                              if job.started_at else None,
-                              outcome="lost", error_type="LeaseExpired", error_message=message)
+        for job in Job.objects(state=RUNNING, lease_expires_at__lt=now).exclude(
+            "attempts", "result"
+        ):
+            message = (
+                f"worker {job.worker_id} stopped renewing the job's lease (it crashed, "
+                "was killed, or lost its connection)"
+            )
+            attempt = Attempt(
+                number=job.attempt_count,
+                worker=job.worker_id,
+                started_at=job.started_at,
+                finished_at=now,
+                duration_ms=(now - job.started_at).total_seconds() * 1000
+                if job.started_at
+                else None,
+                outcome="lost",
+                error_type="LeaseExpired",
+                error_message=message,
+            )
             last = job.attempt_count >= job.max_attempts
-            fields = ({"set__finished_at": now} if last else {"set__run_at": None})
-            done = Job.objects(id=job.id, state=RUNNING, attempt_count=job.attempt_count,
-                               worker_id=job.worker_id, lease_expires_at__lt=now).modify(
-                new=True, push__attempts=attempt, set__state=DEAD if last else QUEUED,
-                set__error=f"LeaseExpired: {message}", set__updated_at=now,
-                unset__lease_expires_at=True, **fields)
+            fields = {"set__finished_at": now} if last else {"set__run_at": None}
+            done = Job.objects(
+                id=job.id,
+                state=RUNNING,
+                attempt_count=job.attempt_count,
+                worker_id=job.worker_id,
+                lease_expires_at__lt=now,
+            ).modify(
+                new=True,
+                push__attempts=attempt,
+                set__state=DEAD if last else QUEUED,
+                set__error=f"LeaseExpired: {message}",
+                set__updated_at=now,
+                unset__lease_expires_at=True,
+                **fields,
+            )
             if done is None:
                 continue  # its worker renewed or finished it meanwhile
             taken += 1
@@ -122,8 +148,11 @@ class Reconciler:
     def requeue_missing(self, now: datetime) -> int:
         """Re-enqueue due waiting jobs that have no message on their queue; return how many."""
         waiting = defaultdict(list)
-        for row in Job.objects(state__in=WAITING).only(
-                "id", "queue", "run_at", "updated_at", "priority").as_pymongo():
+        for row in (
+            Job.objects(state__in=WAITING)
+            .only("id", "queue", "run_at", "updated_at", "priority")
+            .as_pymongo()
+        ):
             waiting[row.get("queue", "default")].append(row)
         cutoff = now - timedelta(seconds=self.settings.requeue_after_seconds)
         requeued = 0
@@ -136,12 +165,13 @@ class Reconciler:
                 due = row.get("run_at") is None or row["run_at"] < cutoff
                 if str(row["_id"]) in present or not due or row["updated_at"] >= cutoff:
                     continue
-                job = Job.objects(id=row["_id"], state__in=WAITING,
-                                  updated_at=row["updated_at"]).modify(new=True,
-                                                                      set__updated_at=now)
+                job = Job.objects(
+                    id=row["_id"], state__in=WAITING, updated_at=row["updated_at"]
+                ).modify(new=True, set__updated_at=now)
                 if job is not None:
-                    log.warning("job %s was waiting with no message on queue %s; re-enqueued",
-                                job.id, name)
+                    log.warning(
+                        "job %s was waiting with no message on queue %s; re-enqueued", job.id, name
+                    )
                     self._enqueue(job)
                     requeued += 1
         return requeued
@@ -163,5 +193,6 @@ class Reconciler:
 def start_reconciler(settings: Settings, services: Services) -> Reconciler:
     """Run a reconciler in this web process (`jobplatform web`), beside the workers' ones."""
     owner = f"web:{socket.gethostname()}:{os.getpid()}"
-    return Reconciler(settings, services.host, services.queue, services.jobs.stats,
-                      owner=owner).start()
+    return Reconciler(
+        settings, services.host, services.queue, services.jobs.stats, owner=owner
+    ).start()

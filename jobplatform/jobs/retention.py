@@ -23,8 +23,12 @@ def remove_finished_before(cutoff: datetime, stats: StatsRecorder) -> int:
     """Delete jobs that finished before `cutoff`, in batches; return how many."""
     removed = 0
     while True:
-        batch = list(Job.objects(state__in=FINAL, finished_at__lt=cutoff)
-                     .only("id", "type", "state").limit(BATCH).as_pymongo())
+        batch = list(
+            Job.objects(state__in=FINAL, finished_at__lt=cutoff)
+            .only("id", "type", "state")
+            .limit(BATCH)
+            .as_pymongo()
+        )
         if not batch:
             return removed
         deleted = Job.objects(id__in=[row["_id"] for row in batch], state__in=FINAL).delete()
@@ -35,13 +39,15 @@ def remove_finished_before(cutoff: datetime, stats: StatsRecorder) -> int:
             return removed
 
 
-def apply_retention(retention_days: float, stats: StatsRecorder,
-                    now: datetime | None = None) -> int:
+def apply_retention(
+    retention_days: float, stats: StatsRecorder, now: datetime | None = None
+) -> int:
     now = now or utcnow()
     removed = remove_finished_before(now - timedelta(days=retention_days), stats)
     trim_minutes(now - timedelta(hours=2))
     forget_silent(now - timedelta(days=1))
     if removed:
-        log.info("retention: removed %d jobs finished more than %g days ago", removed,
-                 retention_days)
+        log.info(
+            "retention: removed %d jobs finished more than %g days ago", removed, retention_days
+        )
     return removed

@@ -89,10 +89,19 @@ class JobService:
             raise InvalidJobData(f"data does not match the '{name}' schema", validator.errors)
         return validator.document
 
-    def submit(self, name: str, data: Any, *, created_by: str | None = None,
-               delay: float | None = None, run_at: datetime | None = None,
-               priority: int | None = None, idempotency_key: str | None = None,
-               max_attempts: int | None = None, timeout: float | None = None) -> Job:
+    def submit(
+        self,
+        name: str,
+        data: Any,
+        *,
+        created_by: str | None = None,
+        delay: float | None = None,
+        run_at: datetime | None = None,
+        priority: int | None = None,
+        idempotency_key: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> Job:
         """Validate, store as queued (or scheduled), then put the job id on its queue.
 
         `max_attempts` and `timeout` may lower the job type's, never raise them. A second
@@ -131,15 +140,18 @@ class JobService:
         except NotUniqueError:
             existing = Job.objects(idempotency_key=idempotency_key).first()
             if existing is None:  # the other submission failed and was removed again
-                raise InvalidTransition("a job with this idempotency key was being submitted "
-                                        "at the same time and failed; submit again") from None
+                raise InvalidTransition(
+                    "a job with this idempotency key was being submitted "
+                    "at the same time and failed; submit again"
+                ) from None
             return _same_type(existing, name)
         try:
             self.queue.enqueue(job.queue, str(job.id), eta=run_at, priority=job.priority)
         except Exception as exc:
             job.delete()
-            raise QueueUnavailable(f"the job queue is unavailable ({exc}); nothing was "
-                                   "stored") from exc
+            raise QueueUnavailable(
+                f"the job queue is unavailable ({exc}); nothing was stored"
+            ) from exc
         self.stats.moved(name, None, job.state)
         self.host.emit(job_event("queued", job))
         return job
@@ -147,8 +159,9 @@ class JobService:
     def get(self, job_id: str) -> Job:
         return find_job(job_id)
 
-    def list(self, *, state: str | None = None, job_type: str | None = None,
-             limit: int = 50) -> list[Job]:
+    def list(
+        self, *, state: str | None = None, job_type: str | None = None, limit: int = 50
+    ) -> list[Job]:
         query: dict[str, Any] = {}
         if state:
             query["state"] = state
@@ -162,8 +175,9 @@ class JobService:
         It gets as many new attempts as its type allows."""
         job = find_job(job_id)
         if job.state not in (DEAD, CANCELLED):
-            raise InvalidTransition(f"job is {job.state}; only dead or cancelled jobs can be "
-                                    "retried")
+            raise InvalidTransition(
+                f"job is {job.state}; only dead or cancelled jobs can be retried"
+            )
         updated = Job.objects(id=job.id, state=job.state).modify(
             new=True,
             set__state=QUEUED,
@@ -180,14 +194,21 @@ class JobService:
         try:
             self.queue.enqueue(updated.queue, str(updated.id), priority=updated.priority)
         except Exception as exc:  # noqa: BLE001 - it is queued in MongoDB; the reconciler sends it
-            log.warning("job %s: queue unavailable (%s); the reconciler will enqueue it",
-                        job.id, exc)
+            log.warning(
+                "job %s: queue unavailable (%s); the reconciler will enqueue it", job.id, exc
+            )
         self.host.emit(job_event("queued", updated))
         return updated
 
-    def retry_many(self, *, state: str = DEAD, job_type: str | None = None,
-                   created_after: datetime | None = None, created_before: datetime | None = None,
-                   limit: int = BULK_RETRY_LIMIT) -> list[str]:
+    def retry_many(
+        self,
+        *,
+        state: str = DEAD,
+        job_type: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        limit: int = BULK_RETRY_LIMIT,
+    ) -> list[str]:
         """Retry every dead (or cancelled) job matching the filter, up to `limit`; return
         the ids of the jobs that were retried."""
         if state not in (DEAD, CANCELLED):
@@ -240,26 +261,31 @@ class JobService:
             self.stats.moved(job.type, job.state, None)
 
 
-
-def _job_limits(job_type: JobType, max_attempts: int | None,
-                timeout: float | None) -> dict[str, Any]:
+def _job_limits(
+    job_type: JobType, max_attempts: int | None, timeout: float | None
+) -> dict[str, Any]:
     """The job's attempts and timeout: the type's, or lower ones asked for at submission."""
     problems: dict[str, list[str]] = {}
     allowed = job_type.retry.max_attempts
     if max_attempts is not None and not 1 <= max_attempts <= allowed:
-        problems["max_attempts"] = [f"must be between 1 and {allowed}, the most that job "
-                                    f"type '{job_type.name}' allows"]
+        problems["max_attempts"] = [
+            f"must be between 1 and {allowed}, the most that job type '{job_type.name}' allows"
+        ]
     if timeout is not None and (timeout <= 0 or (job_type.timeout and timeout > job_type.timeout)):
         most = f" and at most {job_type.timeout:g}" if job_type.timeout else ""
         problems["timeout"] = [f"must be above 0{most} seconds for job type '{job_type.name}'"]
     if problems:
         raise InvalidJobData("the job asks for more than its type allows", problems)
-    return {"max_attempts": max_attempts or allowed,
-            "timeout": timeout if timeout is not None else job_type.timeout}
+    return {
+        "max_attempts": max_attempts or allowed,
+        "timeout": timeout if timeout is not None else job_type.timeout,
+    }
 
 
 def _same_type(existing: Job, name: str) -> Job:
     if existing.type != name:
-        raise InvalidTransition(f"the idempotency key is already used by job {existing.id} of "
-                                f"type '{existing.type}'; use a different key")
+        raise InvalidTransition(
+            f"the idempotency key is already used by job {existing.id} of "
+            f"type '{existing.type}'; use a different key"
+        )
     return existing

@@ -91,8 +91,9 @@ class StatsRecorder:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="stats-flush",
-                                                    daemon=True)
+                    self._thread = threading.Thread(
+                        target=self._run, name="stats-flush", daemon=True
+                    )
                     self._thread.start()
 
     def _run(self) -> None:
@@ -107,39 +108,51 @@ def _write(owner: str, states: Counter, outcomes: Counter) -> None:
         if change:
             per_type.setdefault(job_type, {})[f"states.{state}"] = change
     for job_type, inc in per_type.items():
-        db[COUNTS].update_one({"_id": f"{job_type}|{owner}"},
-                              {"$inc": inc, "$set": {"type": job_type}}, upsert=True)
+        db[COUNTS].update_one(
+            {"_id": f"{job_type}|{owner}"}, {"$inc": inc, "$set": {"type": job_type}}, upsert=True
+        )
     per_minute: dict[tuple[datetime, str], dict[str, int]] = {}
     for (minute, job_type, outcome), n in outcomes.items():
         per_minute.setdefault((minute, job_type), {})[outcome] = n
     for (minute, job_type), inc in per_minute.items():
         key = f"{minute.isoformat(timespec='minutes')}|{job_type}|{owner}"
-        db[MINUTES].update_one({"_id": key},
-                               {"$inc": inc, "$set": {"minute": minute, "type": job_type}},
-                               upsert=True)
+        db[MINUTES].update_one(
+            {"_id": key}, {"$inc": inc, "$set": {"minute": minute, "type": job_type}}, upsert=True
+        )
 
 
 def recount() -> None:
     """Replace the counts of every process by one count of the jobs (the leader runs it)."""
     db = get_db()
-    rows = db["jobs"].aggregate([{"$group": {"_id": {"type": "$type", "state": "$state"},
-                                             "n": {"$sum": 1}}}])
+    rows = db["jobs"].aggregate(
+        [{"$group": {"_id": {"type": "$type", "state": "$state"}, "n": {"$sum": 1}}}]
+    )
     counted: dict[str, dict[str, int]] = {}
     for row in rows:
         counted.setdefault(row["_id"]["type"], {})[row["_id"]["state"]] = row["n"]
     db[COUNTS].delete_many({})
     if counted:
-        db[COUNTS].insert_many([{"_id": f"{job_type}|{BASE}", "type": job_type,
-                                 "states": {s: states.get(s, 0) for s in STATES}}
-                                for job_type, states in counted.items()])
+        db[COUNTS].insert_many(
+            [
+                {
+                    "_id": f"{job_type}|{BASE}",
+                    "type": job_type,
+                    "states": {s: states.get(s, 0) for s in STATES},
+                }
+                for job_type, states in counted.items()
+            ]
+        )
 
 
 def trim_minutes(older_than: datetime) -> int:
     return get_db()[MINUTES].delete_many({"minute": {"$lt": older_than}}).deleted_count
 
 
-def read_stats(queue_lengths: dict[str, dict[str, int]], workers: list[dict[str, Any]],
-               now: datetime | None = None) -> dict[str, Any]:
+def read_stats(
+    queue_lengths: dict[str, dict[str, int]],
+    workers: list[dict[str, Any]],
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Counts by state and type, the last hour minute by minute, queue lengths, workers."""
     db = get_db()
     now = now or utcnow()
@@ -165,8 +178,10 @@ def read_stats(queue_lengths: dict[str, dict[str, int]], workers: list[dict[str,
         "by_state": by_state,
         "by_type": by_type,
         "last_hour": {
-            "minutes": [{"minute": m.isoformat(timespec="minutes") + "Z", **b}
-                        for m, b in per_minute.items()],
+            "minutes": [
+                {"minute": m.isoformat(timespec="minutes") + "Z", **b}
+                for m, b in per_minute.items()
+            ],
             "totals": hour,
             "failure_rate": round(hour["failed"] / attempts, 4) if attempts else 0.0,
         },

@@ -36,8 +36,13 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_worker(settings: Settings, host: PluginHost, queues: list[str] | None = None,
-               concurrency: int | None = None, grace_seconds: float = 30.0) -> None:
+def run_worker(
+    settings: Settings,
+    host: PluginHost,
+    queues: list[str] | None = None,
+    concurrency: int | None = None,
+    grace_seconds: float = 30.0,
+) -> None:
     """Serve `queues` (default: every queue a loaded job type uses) until a stop signal."""
     db.connect(settings)
     names = queues or sorted({t.queue for t in host.job_types.values()} | {"default"})
@@ -48,15 +53,24 @@ def run_worker(settings: Settings, host: PluginHost, queues: list[str] | None = 
     queue = JobQueue(settings, execute=lambda job_id: executor(job_id))
     executor = Executor(host, queue, me, stats, lease_seconds=settings.lease_seconds)
     consumers = [
-        Consumer(queue.huey(name), workers=threads, worker_type="thread", periodic=False,
-                 initial_delay=0.05, backoff=1.5, max_delay=0.5, scheduler_interval=1,
-                 shutdown_timeout=grace_seconds)
+        Consumer(
+            queue.huey(name),
+            workers=threads,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.05,
+            backoff=1.5,
+            max_delay=0.5,
+            scheduler_interval=1,
+            shutdown_timeout=grace_seconds,
+        )
         for name in names
     ]
     for consumer in consumers:
         consumer.start()
-    heartbeat = Heartbeat(me, names, threads, lambda: sorted(executor.running),
-                          settings.heartbeat_seconds).start()
+    heartbeat = Heartbeat(
+        me, names, threads, lambda: sorted(executor.running), settings.heartbeat_seconds
+    ).start()
     reconciler = Reconciler(settings, host, queue, stats, owner=me).start()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -71,8 +85,11 @@ def run_worker(settings: Settings, host: PluginHost, queues: list[str] | None = 
     executor.stopping.set()
     _stop_consumers(consumers, grace_seconds)
     for job_id in list(executor.running):
-        if executor.put_back(job_id, f"the worker shut down and the attempt did not finish "
-                                     f"within the {grace_seconds:g}s grace period"):
+        if executor.put_back(
+            job_id,
+            f"the worker shut down and the attempt did not finish "
+            f"within the {grace_seconds:g}s grace period",
+        ):
             log.warning("job %s did not finish in time; put back on its queue", job_id)
     reconciler.stop()
     heartbeat.stop()

@@ -23,8 +23,10 @@ from jobplatform.plugins.manifest import ManifestError, load_manifest
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "plugins" / "_template"
 PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-RESTART_HINT = ("Restart the web and worker processes (under `make run`: Ctrl-C and start it "
-                "again) to offer its job types.")
+RESTART_HINT = (
+    "Restart the web and worker processes (under `make run`: Ctrl-C and start it "
+    "again) to offer its job types."
+)
 
 
 class CommandError(Exception):
@@ -48,8 +50,10 @@ def list_plugins(args: argparse.Namespace) -> int:
     width = max(len(r["name"]) for r in records) + 2
     print(f"{'NAME':<{width}}{'VERSION':<10}{'STATUS':<10}JOB TYPES")
     for r in records:
-        print(f"{r['name']:<{width}}{r['version'] or '-':<10}{r['status']:<10}"
-              f"{', '.join(r['job_types']) or '-'}")
+        print(
+            f"{r['name']:<{width}}{r['version'] or '-':<10}{r['status']:<10}"
+            f"{', '.join(r['job_types']) or '-'}"
+        )
         print(f"{'':<{width}}source: {r['source']}")
         if r["error"]:
             print(f"{'':<{width}}error:  {r['error']}")
@@ -81,12 +85,16 @@ def new_plugin(args: argparse.Namespace) -> int:
     """Create DIR/NAME from plugins/_template, with every placeholder renamed."""
     name = args.name
     if not PLUGIN_NAME.match(name):
-        raise CommandError(f"'{name}' is not a usable plugin name; use lower-case letters, "
-                           "digits and underscores, starting with a letter (e.g. image_resize)")
+        raise CommandError(
+            f"'{name}' is not a usable plugin name; use lower-case letters, "
+            "digits and underscores, starting with a letter (e.g. image_resize)"
+        )
     template = Path(args.template)
     if not (template / "pyproject.toml").is_file():
-        raise CommandError(f"no plugin template at {template}; run this from the platform's "
-                           "checkout or pass --template plugins/_template")
+        raise CommandError(
+            f"no plugin template at {template}; run this from the platform's "
+            "checkout or pass --template plugins/_template"
+        )
     target = Path(args.into) / name
     if target.exists():
         raise CommandError(f"{target} already exists; choose another name or remove it")
@@ -95,16 +103,19 @@ def new_plugin(args: argparse.Namespace) -> int:
     shutil.copytree(template, target, ignore=ignore)
     for path in sorted(target.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if path.is_file():
-            path.write_text(_renamed(path.read_text(encoding="utf-8"), replacements),
-                            encoding="utf-8")
+            path.write_text(
+                _renamed(path.read_text(encoding="utf-8"), replacements), encoding="utf-8"
+            )
         renamed = path.with_name(_renamed(path.name, replacements))
         if renamed != path:
             path.rename(renamed)
     job_type = replacements["pluginTemplate"]
-    print(f"Created {target}: plugin '{name}' with the example job type '{job_type}'.\n"
-          f"Next: edit {target}/jobplatform_{name}/plugin.py, then\n"
-          f"  jobplatform plugins install {target}\n"
-          f"  python -m pytest {target}")
+    print(
+        f"Created {target}: plugin '{name}' with the example job type '{job_type}'.\n"
+        f"Next: edit {target}/jobplatform_{name}/plugin.py, then\n"
+        f"  jobplatform plugins install {target}\n"
+        f"  python -m pytest {target}"
+    )
     return 0
 
 
@@ -117,8 +128,10 @@ def _distribution_name(target: str) -> str:
     if path.is_dir():
         pyproject = path / "pyproject.toml"
         if not pyproject.is_file():
-            raise CommandError(f"{path} has no pyproject.toml, so it is not a plugin package; "
-                               "create one with `jobplatform plugins new NAME`")
+            raise CommandError(
+                f"{path} has no pyproject.toml, so it is not a plugin package; "
+                "create one with `jobplatform plugins new NAME`"
+            )
         try:
             return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["name"]
         except (tomllib.TOMLDecodeError, KeyError) as exc:
@@ -130,8 +143,9 @@ def _distribution_name(target: str) -> str:
     try:
         return Requirement(target).name
     except InvalidRequirement:
-        raise CommandError(f"'{target}' is neither a plugin directory, a wheel or sdist file, "
-                           "nor a package name") from None
+        raise CommandError(
+            f"'{target}' is neither a plugin directory, a wheel or sdist file, nor a package name"
+        ) from None
 
 
 def plugin_names(distribution: str) -> list[str]:
@@ -161,8 +175,10 @@ def enable_in_manifest(path: Path, plugin: str, source_key: str, source: str) ->
         lines.append(f"\n[plugins.{plugin}]\n")
         lines += [f"{key} = {value}\n" for key, value in new_entries.items()]
     else:
-        end = next((i for i in range(start + 1, len(lines))
-                    if lines[i].lstrip().startswith("[")), len(lines))
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+            len(lines),
+        )
         for key, value in new_entries.items():
             assignment = re.compile(rf"^\s*{key}\s*=")
             found = next((i for i in range(start + 1, end) if assignment.match(lines[i])), None)
@@ -177,13 +193,14 @@ def enable_in_manifest(path: Path, plugin: str, source_key: str, source: str) ->
     try:
         entry = load_manifest(candidate).plugins.get(plugin)
         if entry is None or not entry.enabled:
-            raise ManifestError(f"[plugins.{plugin}] is written in a form this command cannot "
-                                "edit")
+            raise ManifestError(f"[plugins.{plugin}] is written in a form this command cannot edit")
     except ManifestError as exc:
         candidate.unlink()
-        raise CommandError(f"{path} was left unchanged: {exc}. Add by hand:\n"
-                           f"[plugins.{plugin}]\nenabled = true\n{source_key} = "
-                           f"{json.dumps(source)}") from None
+        raise CommandError(
+            f"{path} was left unchanged: {exc}. Add by hand:\n"
+            f"[plugins.{plugin}]\nenabled = true\n{source_key} = "
+            f"{json.dumps(source)}"
+        ) from None
     candidate.replace(path)
 
 
@@ -197,30 +214,37 @@ def install_plugin(args: argparse.Namespace) -> int:
     pip = [sys.executable, "-m", "pip", "install", "-q", *(["-e"] if local else []), target]
     print(f"installing {target} ...", flush=True)
     if subprocess.call(pip) != 0:
-        raise CommandError(f"pip could not install {target} (its output is above); nothing "
-                           "was changed in plugins.toml")
+        raise CommandError(
+            f"pip could not install {target} (its output is above); nothing "
+            "was changed in plugins.toml"
+        )
     names = plugin_names(distribution)
     if not names:
-        raise CommandError(f"{distribution} is installed but publishes no entry point in the "
-                           f"'{ENTRY_POINT_GROUP}' group, so it is not a jobplatform plugin; "
-                           f"add one to its pyproject.toml (see plugins/_template)")
+        raise CommandError(
+            f"{distribution} is installed but publishes no entry point in the "
+            f"'{ENTRY_POINT_GROUP}' group, so it is not a jobplatform plugin; "
+            f"add one to its pyproject.toml (see plugins/_template)"
+        )
     source: Path | str = target
     if Path(target).exists():  # a directory or a file: recorded relative to here if inside
         source = Path(target).resolve()
         if source.is_relative_to(Path.cwd()):
             source = source.relative_to(Path.cwd())
     for name in names:
-        enable_in_manifest(settings.plugins_file, name, "path" if local else "package",
-                           str(source))
-    print(f"Installed {distribution}; enabled plugin {', '.join(names)} in "
-          f"{settings.plugins_file}.")
+        enable_in_manifest(settings.plugins_file, name, "path" if local else "package", str(source))
+    print(
+        f"Installed {distribution}; enabled plugin {', '.join(names)} in {settings.plugins_file}."
+    )
     return _report_loading(names)
 
 
 def _report_loading(names: list[str]) -> int:
     """Load the plugins in a fresh interpreter (which sees the new install) and report."""
-    listing = subprocess.run([sys.executable, "-m", "jobplatform", "plugins", "list", "--json"],
-                             capture_output=True, text=True)
+    listing = subprocess.run(
+        [sys.executable, "-m", "jobplatform", "plugins", "list", "--json"],
+        capture_output=True,
+        text=True,
+    )
     if listing.returncode != 0:
         print(listing.stderr, file=sys.stderr)
         return listing.returncode
@@ -271,12 +295,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     new.add_argument("--template", default=str(TEMPLATE), help=argparse.SUPPRESS)
     new.set_defaults(handler=_guarded(new_plugin))
     install = sub.add_parser("install", help="pip-install a plugin and enable it in plugins.toml")
-    install.add_argument("target", metavar="PATH_OR_PACKAGE",
-                         help="a plugin's directory (installed editable), a wheel or "
-                              "sdist file, or a package name (with a version if you like)")
+    install.add_argument(
+        "target",
+        metavar="PATH_OR_PACKAGE",
+        help="a plugin's directory (installed editable), a wheel or "
+        "sdist file, or a package name (with a version if you like)",
+    )
     install.set_defaults(handler=_guarded(install_plugin))
-    sub.add_parser("sync", help="install the enabled plugins named in plugins.toml") \
-        .set_defaults(handler=_guarded(sync_plugins))
+    sub.add_parser("sync", help="install the enabled plugins named in plugins.toml").set_defaults(
+        handler=_guarded(sync_plugins)
+    )
 
 
 def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[..., int]:

@@ -71,8 +71,9 @@ class PluginHost:
 
     # -- loading -----------------------------------------------------------------------
 
-    def add(self, name: str, plugin: object, *, version: str = "",
-            source: str = "") -> PluginRecord:
+    def add(
+        self, name: str, plugin: object, *, version: str = "", source: str = ""
+    ) -> PluginRecord:
         """Load one plugin object (a module with hook implementations)."""
         record = PluginRecord(name=name, version=version, source=source)
         self.plugins[name] = record
@@ -116,8 +117,10 @@ class PluginHost:
         if schema is None:
             if raw:
                 where = self.manifest.location(sorted(raw)[0], section)
-                raise PluginFailure(f"{where}: [{section}] is given, but this plugin takes no "
-                                    "settings; remove that table")
+                raise PluginFailure(
+                    f"{where}: [{section}] is given, but this plugin takes no "
+                    "settings; remove that table"
+                )
             return {}
         validator = Validator(schema)
         if not validator.validate(raw):
@@ -139,7 +142,8 @@ class PluginHost:
     def _check_job_type(self, plugin: str, job_type: Any) -> JobType:
         if not isinstance(job_type, JobType):
             raise PluginFailure(
-                f"register_job_types returned {type(job_type).__name__}, not JobType")
+                f"register_job_types returned {type(job_type).__name__}, not JobType"
+            )
         if not NAME_PATTERN.match(job_type.name):
             raise PluginFailure(f"job type name {job_type.name!r} is not a valid name")
         if job_type.name in self.job_types:
@@ -151,7 +155,8 @@ class PluginHost:
             Validator(job_type.schema)
         except SchemaError as exc:
             raise PluginFailure(
-                f"job type '{job_type.name}' has an invalid schema: {exc}") from None
+                f"job type '{job_type.name}' has an invalid schema: {exc}"
+            ) from None
         return self._apply_overrides(job_type)
 
     def _apply_overrides(self, job_type: JobType) -> JobType:
@@ -203,8 +208,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def build_host(manifest: Manifest = EMPTY, *, entry_points: bool = True,
-               plugins: dict[str, object] | None = None) -> PluginHost:
+def build_host(
+    manifest: Manifest = EMPTY,
+    *,
+    entry_points: bool = True,
+    plugins: dict[str, object] | None = None,
+) -> PluginHost:
     """Build a host from the installed entry points (if `entry_points`) and `plugins`.
 
     `plugins` maps names to plugin objects given directly, as tests do.
@@ -218,9 +227,13 @@ def build_host(manifest: Manifest = EMPTY, *, entry_points: bool = True,
             version = dist.version if dist else ""
             source = f"{dist.name if dist else '?'} ({ep.value})"
             if ep.name in host.plugins:
-                host.add_failed(f"{ep.name} [{source}]", f"plugin name '{ep.name}' is already "
-                                f"taken by {host.plugins[ep.name].source}; uninstall one of them",
-                                version=version, source=source)
+                host.add_failed(
+                    f"{ep.name} [{source}]",
+                    f"plugin name '{ep.name}' is already "
+                    f"taken by {host.plugins[ep.name].source}; uninstall one of them",
+                    version=version,
+                    source=source,
+                )
                 continue
             if not manifest.is_enabled(ep.name):
                 host.plugins[ep.name] = PluginRecord(ep.name, version, source, status="disabled")
@@ -228,17 +241,21 @@ def build_host(manifest: Manifest = EMPTY, *, entry_points: bool = True,
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - an import failure is reported, not raised
-                host.add_failed(ep.name, f"import failed: {_describe(exc)}", version=version,
-                                source=source)
+                host.add_failed(
+                    ep.name, f"import failed: {_describe(exc)}", version=version, source=source
+                )
                 log.error("plugin %s failed to import: %s", ep.name, exc)
                 continue
             host.add(ep.name, plugin, version=version, source=source)
         for entry in manifest.plugins.values():
             if entry.enabled and entry.name not in host.plugins:
-                host.add_failed(entry.name, "enabled in plugins.toml but not installed; run "
-                                "`jobplatform plugins sync` (or `jobplatform plugins install "
-                                "PATH_OR_PACKAGE`), or set enabled = false",
-                                source=entry.path or entry.package or "plugins.toml")
+                host.add_failed(
+                    entry.name,
+                    "enabled in plugins.toml but not installed; run "
+                    "`jobplatform plugins sync` (or `jobplatform plugins install "
+                    "PATH_OR_PACKAGE`), or set enabled = false",
+                    source=entry.path or entry.package or "plugins.toml",
+                )
     for name, plugin in (plugins or {}).items():
         host.add(name, plugin, source="given")
     return host

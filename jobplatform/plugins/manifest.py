@@ -123,9 +123,11 @@ def expand_env(value: Any, environ: dict[str, str] | None = None) -> Any:
                 return env[name]
             if default is not None:
                 return default
-            raise ManifestError(f"${{{name}}} is used in plugins.toml but {name} is not set; "
-                                f"set it in the environment or .env, or give a default: "
-                                f"${{{name}:-value}}")
+            raise ManifestError(
+                f"${{{name}}} is used in plugins.toml but {name} is not set; "
+                f"set it in the environment or .env, or give a default: "
+                f"${{{name}:-value}}"
+            )
 
         return ENV_REFERENCE.sub(substitute, value)
     return value
@@ -159,8 +161,10 @@ def load_manifest(path: Path) -> Manifest:
     except tomllib.TOMLDecodeError as exc:
         position = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         line = position.group(1) if position else "?"
-        raise ManifestError(f"{path}:{line}: not valid TOML: {exc}; fix the syntax on that "
-                            "line (strings need quotes, each table header is [name]).") from None
+        raise ManifestError(
+            f"{path}:{line}: not valid TOML: {exc}; fix the syntax on that "
+            "line (strings need quotes, each table header is [name])."
+        ) from None
     unknown = set(raw) - set(MANIFEST_SCHEMA)
     if unknown:
         key = sorted(unknown)[0]
@@ -172,8 +176,9 @@ def load_manifest(path: Path) -> Manifest:
     if not validator.validate(raw):
         where, message = _flatten_errors(validator.errors)[0]
         key = where.split(".")[-1]
-        hint = ("remove it or check its spelling" if message == "unknown field"
-                else "correct the value")
+        hint = (
+            "remove it or check its spelling" if message == "unknown field" else "correct the value"
+        )
         raise ManifestError(f"{path}:{_line_of(text, key) or '?'}: {where}: {message}; {hint}.")
     plugins = {
         name: PluginEntry(

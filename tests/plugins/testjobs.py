@@ -20,8 +20,9 @@ from jobplatform.plugins.hookspecs import hookimpl
 from jobplatform.plugins.jobtype import JobType, RetryPolicy
 
 QUEUE = "tests"
-FAST_RETRIES = RetryPolicy(max_attempts=4, initial_delay=0.5, backoff_factor=2.0, max_delay=1.5,
-                           jitter=0.2)
+FAST_RETRIES = RetryPolicy(
+    max_attempts=4, initial_delay=0.5, backoff_factor=2.0, max_delay=1.5, jitter=0.2
+)
 
 
 def noop(ctx: JobContext) -> dict:
@@ -57,11 +58,22 @@ def register_job_types(settings: dict) -> list[JobType]:
     path = {"type": "string", "required": True}
     return [
         JobType(name="test.noop", processor=noop, schema={}, queue=QUEUE),
-        JobType(name="test.flaky", processor=flaky, queue=QUEUE, retry=FAST_RETRIES,
-                schema={"fail_times": {"type": "integer", "min": 0, "required": True}}),
-        JobType(name="test.permanent", processor=permanent, schema={}, queue=QUEUE,
-                retry=FAST_RETRIES),
-        JobType(name="test.hold", processor=hold, queue=QUEUE, retry=FAST_RETRIES,
-                schema={"started": path, "release": path}),
+        JobType(
+            name="test.flaky",
+            processor=flaky,
+            queue=QUEUE,
+            retry=FAST_RETRIES,
+            schema={"fail_times": {"type": "integer", "min": 0, "required": True}},
+        ),
+        JobType(
+            name="test.permanent", processor=permanent, schema={}, queue=QUEUE, retry=FAST_RETRIES
+        ),
+        JobType(
+            name="test.hold",
+            processor=hold,
+            queue=QUEUE,
+            retry=FAST_RETRIES,
+            schema={"started": path, "release": path},
+        ),
         JobType(name="test.touch", processor=touch, queue=QUEUE, schema={"path": path}),
     ]

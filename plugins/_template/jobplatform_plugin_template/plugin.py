@@ -20,8 +20,13 @@ SETTINGS_SCHEMA = {
 # What a job's data must look like. The API refuses other data with one message per
 # field, and the admin app builds its form from it (`meta` gives labels and help).
 DATA_SCHEMA = {
-    "name": {"type": "string", "required": True, "empty": False, "maxlength": 100,
-             "meta": {"label": "Name", "help": "who to greet"}},
+    "name": {
+        "type": "string",
+        "required": True,
+        "empty": False,
+        "maxlength": 100,
+        "meta": {"label": "Name", "help": "who to greet"},
+    },
     "shout": {"type": "boolean", "default": False},
 }
 
@@ -62,8 +67,9 @@ def register_job_types(settings: dict[str, Any]) -> list[JobType]:
             description="Greets someone by name (an example job type: replace it with yours).",
             processor=greet,
             schema=DATA_SCHEMA,
-            retry=RetryPolicy(max_attempts=3, initial_delay=1.0, backoff_factor=2.0,
-                              max_delay=60.0, jitter=0.1),
+            retry=RetryPolicy(
+                max_attempts=3, initial_delay=1.0, backoff_factor=2.0, max_delay=60.0, jitter=0.1
+            ),
             timeout=30.0,
             queue="default",
         )

@@ -16,10 +16,16 @@ def run(data: dict, settings: dict | None = None) -> dict:
     """Run the processor once, with the data normalised as the platform would."""
     validator = Validator(plugin.DATA_SCHEMA)
     assert validator.validate(data), validator.errors
-    ctx = JobContext(job_id="test", job_type="pluginTemplate", data=validator.document,
-                     attempt=1, max_attempts=3, idempotency_key="test",
-                     settings=settings or {"greeting": "Hello"},
-                     logger=logging.getLogger("test"))
+    ctx = JobContext(
+        job_id="test",
+        job_type="pluginTemplate",
+        data=validator.document,
+        attempt=1,
+        max_attempts=3,
+        idempotency_key="test",
+        settings=settings or {"greeting": "Hello"},
+        logger=logging.getLogger("test"),
+    )
     return plugin.greet(ctx)
 
 

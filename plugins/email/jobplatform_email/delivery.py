@@ -29,8 +29,9 @@ def _render(text: str | None, variables: dict[str, Any], field: str) -> str | No
     try:
         return Template(text).substitute({k: str(v) for k, v in variables.items()})
     except KeyError as exc:
-        raise PermanentError(f"{field} uses ${exc.args[0]}, which variables does not define") \
-            from None
+        raise PermanentError(
+            f"{field} uses ${exc.args[0]}, which variables does not define"
+        ) from None
     except ValueError as exc:
         raise PermanentError(f"{field} is not a valid template: {exc}") from None
 
@@ -80,8 +81,7 @@ def deliver(data: dict[str, Any], settings: dict[str, Any], message_key: str) ->
     try:
         client = _connect(settings)
         try:
-            refused = client.send_message(message, from_addr=settings["sender"],
-                                          to_addrs=envelope)
+            refused = client.send_message(message, from_addr=settings["sender"], to_addrs=envelope)
         finally:
             try:
                 client.quit()
@@ -89,22 +89,30 @@ def deliver(data: dict[str, Any], settings: dict[str, Any], message_key: str) ->
                 client.close()
     except smtplib.SMTPRecipientsRefused as exc:
         codes = {code for code, _ in exc.recipients.values()}
-        detail = "; ".join(f"{r}: {c} {m.decode(errors='replace')}"
-                           for r, (c, m) in exc.recipients.items())
+        detail = "; ".join(
+            f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in exc.recipients.items()
+        )
         if all(code >= 500 for code in codes):
             raise PermanentError(f"every recipient was refused: {detail}") from None
         raise TemporaryDeliveryError(f"recipients refused for now: {detail}") from None
     except smtplib.SMTPResponseException as exc:
-        text = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
+        text = (
+            exc.smtp_error.decode(errors="replace")
+            if isinstance(exc.smtp_error, bytes)
             else str(exc.smtp_error)
+        )
         if exc.smtp_code >= 500:
-            raise PermanentError(f"SMTP server refused the message: {exc.smtp_code} {text}") \
-                from None
-        raise TemporaryDeliveryError(f"SMTP server deferred the message: {exc.smtp_code} {text}") \
-            from None
+            raise PermanentError(
+                f"SMTP server refused the message: {exc.smtp_code} {text}"
+            ) from None
+        raise TemporaryDeliveryError(
+            f"SMTP server deferred the message: {exc.smtp_code} {text}"
+        ) from None
     except smtplib.SMTPNotSupportedError as exc:
-        raise PermanentError(f"{settings['host']}:{settings['port']}: {exc}; check the tls "
-                             "setting (and username) in plugins.toml") from None
+        raise PermanentError(
+            f"{settings['host']}:{settings['port']}: {exc}; check the tls "
+            "setting (and username) in plugins.toml"
+        ) from None
     except (OSError, smtplib.SMTPException) as exc:
         raise TemporaryDeliveryError(
             f"could not reach {settings['host']}:{settings['port']}: {type(exc).__name__}: {exc}"

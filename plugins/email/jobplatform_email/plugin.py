@@ -69,8 +69,9 @@ def register_job_types(settings: dict[str, Any]) -> list[JobType]:
             description="Deliver one email over SMTP (plain text and/or HTML, cc, bcc, templates).",
             processor=send_email,
             schema=DATA_SCHEMA,
-            retry=RetryPolicy(max_attempts=3, initial_delay=2.0, backoff_factor=2.0,
-                              max_delay=300.0, jitter=0.1),
+            retry=RetryPolicy(
+                max_attempts=3, initial_delay=2.0, backoff_factor=2.0, max_delay=300.0, jitter=0.1
+            ),
             timeout=settings["timeout"] * 3,
             queue="email",
         )
