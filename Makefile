@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install ferretdb system-deps lint bench clean
+.PHONY: run test install ferretdb system-deps lint clean
 
 run: install ferretdb
 	$(BIN)/jobplatform run
