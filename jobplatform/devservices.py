@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 
 FERRETDB_VERSION = "v1.24.2"
+# Bumped whenever scripts/build-ferretdb.sh changes what it builds, so caches rebuild.
+FERRETDB_BUILD = "jp1"
 
 
 def free_port() -> int:
@@ -48,7 +50,7 @@ def ferretdb_binary() -> Path:
     if os.environ.get("FERRETDB_BIN"):
         return Path(os.environ["FERRETDB_BIN"])
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "jobplatform" / f"ferretdb-{FERRETDB_VERSION}"
+    return cache / "jobplatform" / f"ferretdb-{FERRETDB_VERSION}-{FERRETDB_BUILD}"
 
 
 class ServiceProcess:
