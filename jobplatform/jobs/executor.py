@@ -165,15 +165,16 @@ class Executor:
             if not self._renew_lease(job, ctx):
                 return Outcome(error=RuntimeError("lease lost: the job was taken back"))
 
+    def _this_attempt(self, job: Job):
+        """The job, as long as it is still running the attempt this worker claimed."""
+        return Job.objects(
+            id=job.id, state=RUNNING, attempt_count=job.attempt_count, worker_id=self.worker_id
+        )
+
     def _renew_lease(self, job: Job, ctx: JobContext) -> bool:
         """Extend the lease; notice a cancel request. False if the job is no longer ours."""
         try:
-            renewed = Job.objects(
-                id=job.id,
-                state=RUNNING,
-                attempt_count=job.attempt_count,
-                worker_id=self.worker_id,
-            ).modify(
+            renewed = self._this_attempt(job).modify(
                 new=True,
                 set__lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds),
             )
@@ -216,12 +217,7 @@ class Executor:
         deadline = time.monotonic() + self.lease_seconds
         while True:
             try:
-                done = Job.objects(
-                    id=job.id,
-                    state=RUNNING,
-                    attempt_count=job.attempt_count,
-                    worker_id=self.worker_id,
-                ).modify(
+                done = self._this_attempt(job).modify(
                     new=True,
                     push__attempts=attempt,
                     set__state=state,
