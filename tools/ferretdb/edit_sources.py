@@ -1,0 +1,77 @@
+"""Edit the vendored FerretDB 1.24.2 sources before `scripts/build-ferretdb.sh` builds them.
+
+Upstream's SQLite backend hands SQLite nothing but a lookup by `_id` when `_id` is a
+filter's only key, and even then SQLite cannot use the `_id` index (the index and the query
+spell the `_id` expression differently). So every query of the platform reads and decodes
+the whole collection. These edits, each checked to apply exactly once:
+
+1. spell the `_id` expression in queries as the index spells it;
+2. narrow a query to one `_id` in SQL whenever the filter names a plain `_id` value, even
+   with other conditions (FerretDB applies the whole filter to the rows it reads anyway);
+3. let a find sorted by `_id` alone walk the `_id` index in order instead of sorting the
+   whole collection in memory, so a first page with a limit reads only the rows it returns.
+   Rows come in the order of their stored JSON text, which is the order of MongoDB for a
+   collection whose `_id`s are all ObjectIds (the platform's) or all strings.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+EDITS = [
+    (
+        "internal/backends/sqlite/metadata/metadata.go",
+        "IDColumn = DefaultColumn + \"->'$._id'\"",
+        'IDColumn = DefaultColumn + `->"_id"`',
+        1,
+    ),
+    (
+        "internal/backends/sqlite/collection.go",
+        "if params.Filter.Len() == 1 {",
+        "if params.Filter != nil {",
+        2,
+    ),
+    (
+        "internal/backends/sqlite/query.go",
+        '\tv := must.NotFail(sort.Get("$natural"))\n',
+        '\tif v, err := sort.Get("_id"); err == nil {\n'
+        "\t\tif v.(int64) == -1 {\n"
+        '\t\t\treturn fmt.Sprintf(" ORDER BY %s DESC", metadata.IDColumn)\n'
+        "\t\t}\n\n"
+        '\t\treturn fmt.Sprintf(" ORDER BY %s", metadata.IDColumn)\n'
+        "\t}\n\n"
+        '\tv := must.NotFail(sort.Get("$natural"))\n',
+        1,
+    ),
+    (
+        "internal/backends/collection.go",
+        'sortValue := params.Sort.Map()["$natural"].(int64)',
+        "sortValue := params.Sort.Map()[params.Sort.Keys()[0]].(int64)",
+        2,
+    ),
+    (
+        "internal/handler/msg_find.go",
+        "\tcase params.Sort.Len() == 1:\n",
+        '\tcase params.Sort.Len() == 1 && params.Sort.Keys()[0] == "_id" && !cInfo.Capped():\n'
+        "\t\tqp.Sort = params.Sort\n"
+        "\t\tparams.Sort = nil\n\n"
+        "\tcase params.Sort.Len() == 1:\n",
+        1,
+    ),
+]
+
+
+def main(root: Path) -> None:
+    for path, old, new, count in EDITS:
+        file = root / path
+        text = file.read_text()
+        found = text.count(old)
+        if found != count:
+            sys.exit(f"edit_sources: expected {count} of {old!r} in {path}, found {found}")
+        file.chmod(0o644)
+        file.write_text(text.replace(old, new))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
