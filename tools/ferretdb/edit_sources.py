@@ -6,8 +6,10 @@ spell the `_id` expression differently). So every query of the platform reads an
 the whole collection. These edits, each checked to apply exactly once:
 
 1. spell the `_id` expression in queries as the index spells it;
-2. narrow a query to one `_id` in SQL whenever the filter names a plain `_id` value, even
-   with other conditions (FerretDB applies the whole filter to the rows it reads anyway);
+2. narrow a query in SQL by `_id` whenever the filter names a plain `_id` value or an
+   ObjectId range on `_id` (`$lt`, `$lte`, `$gt`, `$gte`), even with other conditions;
+   FerretDB applies the whole filter to the rows it reads anyway, so SQL only has to
+   return a superset (keyset pages of the job list filter on an `_id` range);
 3. let a find sorted by `_id` alone walk the `_id` index in order instead of sorting the
    whole collection in memory, so a first page with a limit reads only the rows it returns.
    Rows come in the order of their stored JSON text, which is the order of MongoDB for a
@@ -28,9 +30,36 @@ EDITS = [
     ),
     (
         "internal/backends/sqlite/collection.go",
-        "if params.Filter.Len() == 1 {",
-        "if params.Filter != nil {",
-        2,
+        "\tif params.Filter.Len() == 1 {\n"
+        '\t\tv, _ := params.Filter.Get("_id")\n'
+        "\t\tswitch v.(type) {\n"
+        "\t\tcase string, types.ObjectID:\n"
+        "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+        "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+        "\t\t}\n",
+        "\tif params.Filter != nil {\n"
+        '\t\tv, _ := params.Filter.Get("_id")\n'
+        "\t\tswitch v.(type) {\n"
+        "\t\tcase string, types.ObjectID:\n"
+        "\t\t\twhereClause = fmt.Sprintf(` WHERE %s = ?`, metadata.IDColumn)\n"
+        "\t\t\targs = []any{string(must.NotFail(sjson.MarshalSingleValue(v)))}\n"
+        "\t\tcase *types.Document:\n"
+        '\t\t\tfor _, op := range [][2]string{{"$lt", "<"}, {"$lte", "<="}, '
+        '{"$gt", ">"}, {"$gte", ">="}} {\n'
+        "\t\t\t\tbound, err := v.(*types.Document).Get(op[0])\n"
+        "\t\t\t\tif _, ok := bound.(types.ObjectID); err != nil || !ok {\n"
+        "\t\t\t\t\tcontinue\n"
+        "\t\t\t\t}\n"
+        '\t\t\t\tif whereClause == "" {\n'
+        '\t\t\t\t\twhereClause = " WHERE "\n'
+        "\t\t\t\t} else {\n"
+        '\t\t\t\t\twhereClause += " AND "\n'
+        "\t\t\t\t}\n"
+        "\t\t\t\twhereClause += fmt.Sprintf(`%s %s ?`, metadata.IDColumn, op[1])\n"
+        "\t\t\t\targs = append(args, string(must.NotFail(sjson.MarshalSingleValue(bound))))\n"
+        "\t\t\t}\n"
+        "\t\t}\n",
+        1,
     ),
     (
         "internal/backends/sqlite/query.go",

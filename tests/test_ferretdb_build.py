@@ -1,0 +1,69 @@
+"""The FerretDB build's edits (tools/ferretdb/edit_sources.py) keep MongoDB's answers.
+
+They let SQLite serve `_id` lookups, `_id` ranges and sorts by `_id` from the `_id`
+index; FerretDB must still return exactly what MongoDB would for those queries.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pymongo
+import pytest
+from bson import ObjectId
+
+
+@pytest.fixture(scope="module")
+def collection(mongo_server):
+    client = pymongo.MongoClient(mongo_server)
+    db = client[f"jp_build_{uuid.uuid4().hex[:8]}"]
+    docs = [
+        {"_id": ObjectId(), "n": n, "state": "dead" if n % 7 == 0 else "ok"} for n in range(300)
+    ]
+    db.items.insert_many(docs)
+    yield db.items, docs
+    client.drop_database(db.name)
+    client.close()
+
+
+def ids(cursor) -> list[ObjectId]:
+    return [doc["_id"] for doc in cursor]
+
+
+def test_sort_by_id_with_a_limit_returns_the_right_rows_in_order(collection):
+    items, docs = collection
+    newest_first = [d["_id"] for d in reversed(docs)]
+    assert ids(items.find().sort("_id", -1).limit(25)) == newest_first[:25]
+    assert ids(items.find().sort("_id", 1).limit(25)) == [d["_id"] for d in docs[:25]]
+    assert ids(items.find().sort("_id", -1)) == newest_first
+
+
+def test_filters_still_apply_when_sorting_by_id(collection):
+    items, docs = collection
+    dead = [d["_id"] for d in reversed(docs) if d["state"] == "dead"]
+    assert ids(items.find({"state": "dead"}).sort("_id", -1).limit(10)) == dead[:10]
+    assert items.count_documents({"state": "dead"}) == len(dead)
+
+
+def test_id_ranges_with_other_conditions_match_mongodb(collection):
+    items, docs = collection
+    cursor_id = docs[150]["_id"]
+    below = [d["_id"] for d in reversed(docs[:150])]
+    assert ids(items.find({"_id": {"$lt": cursor_id}}).sort("_id", -1).limit(20)) == below[:20]
+    assert ids(items.find({"_id": {"$lte": cursor_id}}).sort("_id", -1).limit(1)) == [cursor_id]
+    window = items.find(
+        {"_id": {"$gt": docs[10]["_id"], "$lt": docs[20]["_id"]}, "n": {"$gte": 15}}
+    )
+    assert sorted(d["n"] for d in window) == [15, 16, 17, 18, 19]
+
+
+def test_id_lookup_with_other_conditions_is_still_conditional(collection):
+    items, docs = collection
+    target = docs[42]
+    assert items.find_one({"_id": target["_id"], "state": "dead"})["n"] == 42
+    assert items.find_one({"_id": target["_id"], "state": "ok"}) is None
+    changed = items.find_one_and_update(
+        {"_id": docs[43]["_id"], "state": "dead"}, {"$set": {"touched": True}}
+    )
+    assert changed is None
+    assert "touched" not in items.find_one({"_id": docs[43]["_id"]})
