@@ -106,9 +106,13 @@ def find_jobs(
     query = job_filter.to_query()
     newest = order == "newest"
     if cursor:
+        # The bound joins the filter's own _id range at the top level, where MongoDB's
+        # planner (and FerretDB's SQL) can use it.
         after = decode_cursor(cursor)
-        bound = {"$lt": after} if newest else {"$gt": after}
-        query = {"$and": [query, {"_id": bound}]} if query else {"_id": bound}
+        op, tighter = ("$lt", min) if newest else ("$gt", max)
+        id_range = dict(query.get("_id", {}))
+        id_range[op] = tighter(id_range[op], after) if op in id_range else after
+        query = {**query, "_id": id_range}
     raw = (
         Job.objects(__raw__=query)
         .order_by("-id" if newest else "id")
