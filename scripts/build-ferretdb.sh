@@ -12,7 +12,7 @@ out=$(cd "$root" && .venv/bin/python -c 'from jobplatform.devservices import fer
 if [ -x "$out" ] && "$out" --version >/dev/null 2>&1; then
   exit 0
 fi
-command -v go >/dev/null || { echo "build-ferretdb: Go 1.22+ is required to build FerretDB" >&2; exit 1; }
+command -v go >/dev/null || { echo "build-ferretdb: Go 1.24+ is required to build FerretDB" >&2; exit 1; }
 echo "build-ferretdb: building FerretDB v1.24.2 into $out (first time only)"
 cd "$root/tools/ferretdb"
 rm -rf vendor

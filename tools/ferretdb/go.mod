@@ -1,7 +1,6 @@
-// Builds the FerretDB server that `make run` and the tests use.
-// The upstream `go install ...@v1.24.2` binary panics at start (its embedded
-// version.txt is empty in the module zip); built from a module of our own,
-// FerretDB skips that check.
+// Pins the FerretDB server that `make run` and the tests use.
+// scripts/build-ferretdb.sh vendors it, adds the version file the module zip lacks,
+// applies edit_sources.py and builds it.
 module jobplatform/tools/ferretdb
 
 go 1.24
