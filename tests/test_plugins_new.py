@@ -32,6 +32,12 @@ def jobplatform(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Comple
     )
 
 
+def uninstall(name: str) -> None:
+    """Remove the plugin package a test installed, so the venv stays as it was."""
+    package = f"jobplatform-{name.replace('_', '-')}"
+    subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", package], check=True)
+
+
 @pytest.fixture(scope="module")
 def name() -> str:
     return f"greeter_{uuid.uuid4().hex[:6]}"
@@ -50,18 +56,7 @@ def installed(name, platform_env, tmp_path_factory) -> Iterator[tuple[Path, dict
         assert done.returncode == 0, done.stdout + done.stderr
         yield project, env
     finally:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "uninstall",
-                "-q",
-                "-y",
-                f"jobplatform-{name.replace('_', '-')}",
-            ],
-            check=True,
-        )
+        uninstall(name)
 
 
 def test_new_plugin_has_the_renamed_skeleton(name, installed):
@@ -165,15 +160,4 @@ def test_install_from_a_wheel_records_it_as_a_package(platform_env, tmp_path):
         entry = load_manifest(tmp_path / "plugins.toml").plugins[name]
         assert (entry.enabled, entry.package, entry.path) == (True, f"dist/{wheel.name}", None)
     finally:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "uninstall",
-                "-q",
-                "-y",
-                f"jobplatform-{name.replace('_', '-')}",
-            ],
-            check=True,
-        )
+        uninstall(name)
