@@ -67,3 +67,70 @@ def test_id_lookup_with_other_conditions_is_still_conditional(collection):
     )
     assert changed is None
     assert "touched" not in items.find_one({"_id": docs[43]["_id"]})
+
+
+@pytest.fixture(scope="module")
+def mixed(mongo_server):
+    """Values of every shape under the fields the string-equality edit narrows on."""
+    client = pymongo.MongoClient(mongo_server)
+    db = client[f"jp_build_{uuid.uuid4().hex[:8]}"]
+    db.items.create_index([("tag", 1), ("_id", -1)])
+    values = [
+        "red",
+        "blue",
+        ["red", "green"],  # MongoDB's equality matches an element of an array
+        [],  # (FerretDB 1.24 refuses nested arrays, so they cannot be stored)
+        {"red": 1},
+        None,
+        5,
+        'say "red"',  # strings with escapes are left to FerretDB's own filter
+        "<red>",
+        "rød",
+    ]
+    docs = [{"_id": ObjectId(), "n": n, "tag": values[n % len(values)]} for n in range(110)]
+    docs += [{"_id": ObjectId(), "n": 110 + n} for n in range(5)]  # no tag at all
+    db.items.insert_many(docs)
+    yield db.items, docs
+    client.drop_database(db.name)
+    client.close()
+
+
+def expected(docs, wanted: list) -> list[ObjectId]:
+    """The ids MongoDB returns for {"tag": {"$in": wanted}}, newest first."""
+
+    def matches(value) -> bool:
+        candidates = value if isinstance(value, list) else [value]
+        return any(c in wanted and isinstance(c, str) for c in candidates)
+
+    return [d["_id"] for d in reversed(docs) if "tag" in d and matches(d["tag"])]
+
+
+@pytest.mark.parametrize(
+    "wanted", [["red"], ["red", "blue"], ['say "red"'], ["<red>"], ["rød"], ["none-such"]]
+)
+def test_string_equality_matches_mongodb_for_every_value_shape(mixed, wanted):
+    items, docs = mixed
+    want = expected(docs, wanted)
+    query = {"tag": wanted[0]} if len(wanted) == 1 else {"tag": {"$in": wanted}}
+    assert ids(items.find(query).sort("_id", -1)) == want
+    assert ids(items.find(query).sort("_id", -1).limit(7)) == want[:7]
+    assert ids(items.find(query).sort("_id", 1).limit(7)) == list(reversed(want))[:7]
+    assert sorted(ids(items.find(query))) == sorted(want)
+    assert items.count_documents(query) == len(want)
+    assert items.count_documents(query, limit=5) == min(5, len(want))
+
+
+def test_string_equality_joins_id_ranges_and_other_conditions(mixed):
+    items, docs = mixed
+    want = expected(docs, ["red"])
+    after = want[3]
+    query = {"tag": {"$in": ["red"]}, "_id": {"$lt": after}}
+    assert ids(items.find(query).sort("_id", -1).limit(4)) == want[4:8]
+    with_n = {"tag": "red", "n": {"$lt": 50}}
+    assert ids(items.find(with_n).sort("_id", -1)) == [
+        d["_id"] for d in reversed(docs) if d["_id"] in want and d["n"] < 50
+    ]
+    mixed_in = {"tag": {"$in": ["red", 5, None]}}  # not only strings: not narrowed in SQL
+    assert items.count_documents(mixed_in) == len(want) + sum(
+        1 for d in docs if d.get("tag", None) in (5, None)
+    )

@@ -13,7 +13,11 @@ the whole collection. These edits, each checked to apply exactly once:
 3. let a find sorted by `_id` alone walk the `_id` index in order instead of sorting the
    whole collection in memory, so a first page with a limit reads only the rows it returns.
    Rows come in the order of their stored JSON text, which is the order of MongoDB for a
-   collection whose `_id`s are all ObjectIds (the platform's) or all strings.
+   collection whose `_id`s are all ObjectIds (the platform's) or all strings;
+4. narrow a query in SQL when the filter requires a top-level field to equal a plain
+   string or one of a list (`{"state": {"$in": ["dead"]}}`), through an index on that
+   field when one exists, keeping `_id` order (`string_equality.go`, copied in; it also
+   reads the rows where the field holds an array, as MongoDB's equality looks into them).
 """
 
 from __future__ import annotations
@@ -62,6 +66,27 @@ EDITS = [
         1,
     ),
     (
+        "internal/backends/sqlite/collection.go",
+        "\tq += whereClause\n"
+        "\tq += prepareOrderByClause(params.Sort)\n\n"
+        "\tif params.Limit != 0 {\n"
+        "\t\tq += ` LIMIT ?`\n"
+        "\t\targs = append(args, params.Limit)\n"
+        "\t}\n",
+        "\tif sq, sargs, ok := stringEqualityQuery(meta.TableName, params, whereClause, args); "
+        "ok && !meta.Capped() {\n"
+        "\t\tq, args = sq, sargs\n"
+        "\t} else {\n"
+        "\t\tq += whereClause\n"
+        "\t\tq += prepareOrderByClause(params.Sort)\n\n"
+        "\t\tif params.Limit != 0 {\n"
+        "\t\t\tq += ` LIMIT ?`\n"
+        "\t\t\targs = append(args, params.Limit)\n"
+        "\t\t}\n"
+        "\t}\n",
+        1,
+    ),
+    (
         "internal/backends/sqlite/query.go",
         '\tv := must.NotFail(sort.Get("$natural"))\n',
         '\tif v, err := sort.Get("_id"); err == nil {\n'
@@ -91,7 +116,12 @@ EDITS = [
 ]
 
 
+ADDED_FILES = {"string_equality.go": "internal/backends/sqlite/string_equality.go"}
+
+
 def main(root: Path) -> None:
+    for source, target in ADDED_FILES.items():
+        (root / target).write_text((Path(__file__).parent / source).read_text())
     for path, old, new, count in EDITS:
         file = root / path
         text = file.read_text()
