@@ -109,7 +109,7 @@ def frame(title: str, services: Services, user: dict) -> Iterator[Shell]:
             with ui.menu():
                 ui.menu_item(f"Role: {user['role']}").props("disable")
                 ui.menu_item("Log out", on_click=logout).mark("logout")
-    with ui.left_drawer(fixed=True).props("width=170 bordered").classes("q-pa-xs"):
+    with ui.left_drawer(value=True, fixed=True).props("width=170 bordered").classes("q-pa-xs"):
         for label, target, icon, role in NAVIGATION:
             if role is None or user["role"] == role:
                 ui.button(label, icon=icon, on_click=lambda t=target: ui.navigate.to(t)).props(
