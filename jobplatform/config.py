@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(60, ge=1, description="first lockout; doubles each time")
     login_lockout_max_seconds: int = Field(3600, ge=1)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    list_count_budget_ms: int = Field(
+        250, ge=0, description="a job list's total is given up after this long; 0: no limit"
+    )
     cors_origins: str = Field("", description="comma-separated origins allowed to call the API")
     # Operations (jobplatform/logs.py, jobplatform/metrics.py); see the README's production guide.
     log_format: Literal["auto", "json", "text"] = "auto"  # auto: json when APP_ENV=production

@@ -223,7 +223,9 @@ def test_cursor_pages_walk_every_match_once_in_both_orders(client):
         assert seen == expected and pages == 3
 
 
-def test_total_is_capped_on_a_large_history(client):
+@pytest.fixture
+def many_tagged(client):  # the client connects MongoEngine
+    """COUNT_CAP + 5 stored jobs created by one tag of their own; yields the tag."""
     tag = "many-" + uuid.uuid4().hex[:8]
     rows = [
         {
@@ -238,12 +240,30 @@ def test_total_is_capped_on_a_large_history(client):
         for i in range(COUNT_CAP + 5)
     ]
     Job._get_collection().insert_many(rows)
-    try:
-        body = client.get("/api/jobs", params={"q": tag, "limit": 2}).json()
-        assert body["total"] == COUNT_CAP and body["total_capped"] is True
-        assert len(body["jobs"]) == 2
-    finally:
-        Job.objects(created_by=tag).delete()
+    yield tag
+    Job.objects(created_by=tag).delete()
+
+
+def test_total_is_capped_on_a_large_history(client, many_tagged):
+    body = client.get("/api/jobs", params={"q": many_tagged, "limit": 2}).json()
+    assert body["total"] == COUNT_CAP and body["total_capped"] is True
+    assert len(body["jobs"]) == 2
+
+
+def test_a_count_over_its_budget_is_given_up_and_the_page_still_answers(
+    mongo_uri, queue_uri, tmp_path, many_tagged
+):
+    # Counting 1,001 matches of a text search takes FerretDB far longer than 1 ms.
+    with app_client(mongo_uri, queue_uri, tmp_path, list_count_budget_ms=1) as budgeted:
+        budgeted.headers.update(bearer(login(budgeted, "admin", ADMIN_PASSWORD)["access_token"]))
+        body = budgeted.get("/api/jobs", params={"q": many_tagged, "limit": 2}).json()
+        assert body["total"] is None and body["total_capped"] is False
+        assert len(body["jobs"]) == 2 and body["next_cursor"]
+        # A first page that holds every match knows its total without counting.
+        key = f"{many_tagged}-{COUNT_CAP + 4}"  # the only key it is a part of
+        body = budgeted.get("/api/jobs", params={"q": key, "limit": 50}).json()
+        assert [j["idempotency_key"] for j in body["jobs"]] == [key]
+        assert body["total"] == 1 and body["next_cursor"] is None
 
 
 def test_malformed_json_is_400(client):

@@ -133,7 +133,8 @@ class JobList(BaseModel):
     jobs: list[JobOut]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page")
     total: int | None = Field(
-        description=f"matching jobs, counted up to {COUNT_CAP} on the first page only"
+        description=f"matching jobs, counted up to {COUNT_CAP} on the first page only; "
+        "null when counting took longer than LIST_COUNT_BUDGET_MS"
     )
     total_capped: bool = Field(description=f"true when more than {COUNT_CAP} match")
 
@@ -217,6 +218,7 @@ async def submit_batch(
 @router.get("", response_model=JobList, dependencies=[Depends(_only_known_params)])
 async def list_jobs(
     _: Principal = Depends(current_user),
+    svc: Services = Depends(services),
     state: Annotated[list[JobState], Query(description="repeat for several")] = [],  # noqa: B006
     name: Annotated[
         list[Annotated[str, Field(max_length=64)]],
@@ -244,7 +246,12 @@ async def list_jobs(
         loop = asyncio.get_running_loop()
         async with _list_slots.setdefault(loop, asyncio.Semaphore(MAX_LIST_QUERIES)):
             page = await run_in_threadpool(
-                find_jobs, job_filter, order=order, limit=limit, cursor=cursor
+                find_jobs,
+                job_filter,
+                order=order,
+                limit=limit,
+                cursor=cursor,
+                count_budget_ms=svc.settings.list_count_budget_ms,
             )
     except InvalidCursor as exc:
         raise ApiError(422, str(exc), details={"cursor": [str(exc)]}) from None

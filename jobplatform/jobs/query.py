@@ -9,7 +9,9 @@ Jobs are ordered by id: ObjectIds start with their creation second, so id order 
 submission order, and MongoDB serves it from the `_id` index (or the compound
 state/type indexes below) whatever the filters. Pages are keyset cursors (the last id
 seen), so page 1000 costs what page 1 costs. The total is counted only up to
-`COUNT_CAP`; beyond that the answer says "more than".
+`COUNT_CAP` (beyond that the answer says "more than") and only for as long as the count
+budget allows: a count that takes longer is given up, and the page comes without a total
+unless the page itself holds every match.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Literal
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import ExecutionTimeout
 
 from jobplatform.jobs.models import Job
 
@@ -85,7 +88,7 @@ class JobFilter:
 class JobPage:
     jobs: list[Job]
     next_cursor: str | None
-    total: int | None = None  # counted on the first page only
+    total: int | None = None  # counted on the first page only, within the count budget
     total_capped: bool = False
 
 
@@ -101,8 +104,15 @@ def decode_cursor(cursor: str) -> ObjectId:
 
 
 def find_jobs(
-    job_filter: JobFilter, *, order: Order = "newest", limit: int = 50, cursor: str | None = None
+    job_filter: JobFilter,
+    *,
+    order: Order = "newest",
+    limit: int = 50,
+    cursor: str | None = None,
+    count_budget_ms: int = 0,
 ) -> JobPage:
+    """A page of jobs; the first page also counts its total, giving up after
+    `count_budget_ms` (0: no limit)."""
     query = job_filter.to_query()
     newest = order == "newest"
     if cursor:
@@ -123,8 +133,15 @@ def find_jobs(
     next_cursor = encode_cursor(jobs[limit - 1].id) if len(jobs) > limit else None
     page = JobPage(jobs=jobs[:limit], next_cursor=next_cursor)
     if cursor is None:
-        counted = Job._get_collection().count_documents(job_filter.to_query(), limit=COUNT_CAP + 1)
-        page.total, page.total_capped = min(counted, COUNT_CAP), counted > COUNT_CAP
+        try:
+            counted = Job._get_collection().count_documents(
+                job_filter.to_query(), limit=COUNT_CAP + 1, maxTimeMS=count_budget_ms
+            )
+        except ExecutionTimeout:
+            if next_cursor is None:  # this page holds every match
+                page.total = len(page.jobs)
+        else:
+            page.total, page.total_capped = min(counted, COUNT_CAP), counted > COUNT_CAP
     return page
 
 

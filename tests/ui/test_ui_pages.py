@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from nicegui import ui
 from nicegui.testing import User
 
@@ -19,6 +20,7 @@ from jobplatform.auth.tokens import digest
 from jobplatform.auth.users import User as Account
 from jobplatform.config import load_settings
 from jobplatform.jobs.models import Attempt, Job, utcnow
+from jobplatform.jobs.query import COUNT_CAP
 from jobplatform.services import build_services
 from tests.conftest import ADMIN_PASSWORD
 from tests.helpers import eventually
@@ -152,6 +154,30 @@ async def test_job_list_filters_searches_and_shows_new_jobs_live(user: User) -> 
         "sendEmail", {"recipient": "a@example.com", "subject": "late"}, delay=3600
     )
     await eventually(lambda: str(late.id) in wait_ids(), message="the new job without a reload")
+
+
+@pytest.fixture
+def count_budget_1ms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app of the test gives up counting a list's total after 1 ms (ask for it before
+    `user`, which builds the app)."""
+    monkeypatch.setenv("LIST_COUNT_BUDGET_MS", "1")
+
+
+async def test_a_total_too_slow_to_count_reads_more_than(count_budget_1ms, user: User) -> None:
+    await log_in(user, account("tara", "operator"))
+    tag = f"slow-count-{uuid.uuid4().hex[:8]}"
+    now = utcnow()
+    Job._get_collection().insert_many(
+        {"type": "sendEmail", "state": "succeeded", "data": {}, "created_by": tag}
+        | {"idempotency_key": f"{tag}-{i}", "created_at": now}
+        for i in range(COUNT_CAP + 5)
+    )
+    try:
+        await user.open(f"/jobs?q={tag}")
+        await user.should_see("1–50 of more than 50", retries=100)
+        assert len(table_rows(user)) == 50
+    finally:
+        Job.objects(created_by=tag).delete()
 
 
 async def test_detail_panel_shows_attempts_and_operator_retries_with_one_click(user: User):

@@ -215,8 +215,9 @@ def register(services: Services) -> None:
                     order=sort.value,
                     limit=PAGE_SIZE,
                     cursor=cursors[-1],
+                    count_budget_ms=services.settings.list_count_budget_ms,
                 )
-                if result.total is not None:
+                if cursors[-1] is None:
                     view["total"] = (result.total, result.total_capped)
                 rows = [row_of(j, view["open"]) for j in result.jobs]
                 signature = [(r["id"], r["updated"], r["open"]) for r in rows], view["total"]
@@ -226,7 +227,10 @@ def register(services: Services) -> None:
                     table.update()
                 first = (len(cursors) - 1) * PAGE_SIZE
                 count, capped = view["total"]
-                total = f"more than {count:,}" if capped else f"{count:,}"
+                if count is None:  # counting took too long
+                    total = f"more than {first + len(rows):,}"
+                else:
+                    total = f"more than {count:,}" if capped else f"{count:,}"
                 page_label.text = (
                     f"{first + 1}–{first + len(rows)} of {total}" if rows else "no jobs match"
                 )
