@@ -23,9 +23,10 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 JobState = Literal["queued", "scheduled", "running", "retrying", "succeeded", "dead", "cancelled"]
 MAX_BATCH = 500
 MAX_BULK_RETRY = 1000
-# History queries running at once in this process; more wait their turn. On MongoDB a page
-# is an index walk; FerretDB 1.x sorts the whole matching history in memory for each one,
-# and fifty at once took it past 12 GB, so this bounds memory rather than speed.
+# History queries running at once in this process; more wait their turn. A page is an index
+# walk, but a text search (or, on FerretDB, any filter it cannot narrow in SQL) reads rows
+# one by one; fifty such at once on FerretDB took it past 12 GB before its edits. Four at a
+# time keeps that bounded, and each query gets enough CPU to count within its budget.
 MAX_LIST_QUERIES = 4
 _list_slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = WeakKeyDictionary()
 LIST_PARAMS = {"state", "name", "created_after", "created_before", "q", "order", "limit", "cursor"}
