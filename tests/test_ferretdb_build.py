@@ -1,11 +1,13 @@
 """The FerretDB build's edits (tools/ferretdb/edit_sources.py) keep MongoDB's answers.
 
 They let SQLite serve `_id` lookups, `_id` ranges and sorts by `_id` from the `_id`
-index; FerretDB must still return exactly what MongoDB would for those queries.
+index, string equality from an index on its field, and narrow text searches with LIKE;
+FerretDB must still return exactly what MongoDB would for those queries.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pymongo
@@ -134,3 +136,81 @@ def test_string_equality_joins_id_ranges_and_other_conditions(mixed):
     assert items.count_documents(mixed_in) == len(want) + sum(
         1 for d in docs if d.get("tag", None) in (5, None)
     )
+
+
+@pytest.fixture(scope="module")
+def texts(mongo_server):
+    """Values of every shape for a text search (an $or of escaped-text regexes) to look at."""
+    client = pymongo.MongoClient(mongo_server)
+    db = client[f"jp_build_{uuid.uuid4().hex[:8]}"]
+    values = [
+        "Bench-99 ok",
+        "xBENCH-990",
+        "bench 99",
+        ["a", "in a list: bench-99"],  # a regex matches an element of an array
+        {"nested": "bench-99"},  # ...but not a string inside a document
+        42,
+        None,
+        "\u212aelvin",  # the Kelvin sign matches k when case is ignored
+        "\u017fmall",  # so does the long s match s
+        'quoted "bench-99"',
+        "100%_done",
+        "100x done",
+    ]
+    docs = [
+        {"_id": ObjectId(), "key": values[n % len(values)], "error": f"error {n}"}
+        for n in range(60)
+    ]
+    docs.append({"_id": ObjectId(), "error": "no key at all, but bench-99 here"})
+    db.items.insert_many(docs)
+    yield db.items, docs
+    client.drop_database(db.name)
+    client.close()
+
+
+def search(text: str, options: str = "i", fields=("key", "error")) -> dict:
+    pattern = {"$regex": re.escape(text), "$options": options}
+    return {"$or": [{field: pattern} for field in fields]}
+
+
+def searched(docs, text: str, options: str = "i", fields=("key", "error")) -> list[ObjectId]:
+    """The ids MongoDB returns for `search(text, options)`, newest first."""
+    flags = re.IGNORECASE if "i" in options else 0
+
+    def matches(value) -> bool:
+        candidates = value if isinstance(value, list) else [value]
+        return any(isinstance(c, str) and re.search(re.escape(text), c, flags) for c in candidates)
+
+    return [d["_id"] for d in reversed(docs) if any(matches(d.get(f)) for f in fields)]
+
+
+@pytest.mark.parametrize(
+    "text, options",
+    [
+        ("bench-99", "i"),
+        ("BENCH-99", ""),
+        ("bench 99", "i"),
+        ("kel", "i"),
+        ("SMALL", "i"),
+        ("100%_", "i"),
+        ('"bench-99"', "i"),  # a quote is escaped in the stored text: not narrowed
+        ("no such text", "i"),
+    ],
+)
+def test_text_search_matches_mongodb_for_every_value_shape(texts, text, options):
+    items, docs = texts
+    want = searched(docs, text, options)
+    assert ids(items.find(search(text, options)).sort("_id", -1)) == want
+    assert ids(items.find(search(text, options)).sort("_id", -1).limit(3)) == want[:3]
+    assert items.count_documents(search(text, options)) == len(want)
+
+
+def test_text_search_with_an_id_and_other_conditions(texts):
+    items, docs = texts
+    target = docs[7]
+    by_id = search(str(target["_id"]))
+    by_id["$or"].append({"_id": target["_id"]})
+    assert ids(items.find(by_id)) == [target["_id"]]
+    narrowed = {**search("bench-99"), "_id": {"$lt": docs[30]["_id"]}}
+    want = [i for i in searched(docs, "bench-99") if i < docs[30]["_id"]]
+    assert ids(items.find(narrowed).sort("_id", -1)) == want

@@ -10,8 +10,8 @@ submission order, and MongoDB serves it from the `_id` index (or the compound
 state/type indexes below) whatever the filters. Pages are keyset cursors (the last id
 seen), so page 1000 costs what page 1 costs. The total is counted only up to
 `COUNT_CAP` (beyond that the answer says "more than") and only for as long as the count
-budget allows: a count that takes longer is given up, and the page comes without a total
-unless the page itself holds every match.
+budget allows: a count that takes longer is given up, and the page comes without a total.
+A first page that holds every match is its own total, with no count.
 """
 
 from __future__ import annotations
@@ -132,14 +132,15 @@ def find_jobs(
     jobs = list(raw)
     next_cursor = encode_cursor(jobs[limit - 1].id) if len(jobs) > limit else None
     page = JobPage(jobs=jobs[:limit], next_cursor=next_cursor)
-    if cursor is None:
+    if cursor is None and next_cursor is None:  # this first page holds every match
+        page.total = len(page.jobs)
+    elif cursor is None:
         try:
             counted = Job._get_collection().count_documents(
                 job_filter.to_query(), limit=COUNT_CAP + 1, maxTimeMS=count_budget_ms
             )
         except ExecutionTimeout:
-            if next_cursor is None:  # this page holds every match
-                page.total = len(page.jobs)
+            pass  # the page answers without its total
         else:
             page.total, page.total_capped = min(counted, COUNT_CAP), counted > COUNT_CAP
     return page

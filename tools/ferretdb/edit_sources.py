@@ -17,7 +17,9 @@ the whole collection. These edits, each checked to apply exactly once:
 4. narrow a query in SQL when the filter requires a top-level field to equal a plain
    string or one of a list (`{"state": {"$in": ["dead"]}}`), through an index on that
    field when one exists, keeping `_id` order (`string_equality.go`, copied in; it also
-   reads the rows where the field holds an array, as MongoDB's equality looks into them).
+   reads the rows where the field holds an array, as MongoDB's equality looks into them);
+5. narrow a text search (an `$or` of escaped-text `$regex` conditions, and `_id`) in SQL
+   with a LIKE on each row's stored JSON text (`substring_search.go`, copied in).
 """
 
 from __future__ import annotations
@@ -87,6 +89,20 @@ EDITS = [
         1,
     ),
     (
+        "internal/backends/sqlite/collection.go",
+        "\tif sq, sargs, ok := stringEqualityQuery(",
+        "\tif condition, conditionArgs, ok := substringCondition(params.Filter); ok {\n"
+        '\t\tif whereClause == "" {\n'
+        '\t\t\twhereClause = " WHERE " + condition\n'
+        "\t\t} else {\n"
+        '\t\t\twhereClause += " AND " + condition\n'
+        "\t\t}\n\n"
+        "\t\targs = append(args, conditionArgs...)\n"
+        "\t}\n\n"
+        "\tif sq, sargs, ok := stringEqualityQuery(",
+        1,
+    ),
+    (
         "internal/backends/sqlite/query.go",
         '\tv := must.NotFail(sort.Get("$natural"))\n',
         '\tif v, err := sort.Get("_id"); err == nil {\n'
@@ -116,7 +132,10 @@ EDITS = [
 ]
 
 
-ADDED_FILES = {"string_equality.go": "internal/backends/sqlite/string_equality.go"}
+ADDED_FILES = {
+    name: f"internal/backends/sqlite/{name}"
+    for name in ("string_equality.go", "substring_search.go")
+}
 
 
 def main(root: Path) -> None:
