@@ -91,7 +91,8 @@ EDITS = [
     (
         "internal/backends/sqlite/collection.go",
         "\tif sq, sargs, ok := stringEqualityQuery(",
-        "\tif condition, conditionArgs, ok := substringCondition(params.Filter); ok {\n"
+        "\tif condition, conditionArgs, ok := substringCondition(params.Filter); "
+        "ok && params.Limit == 0 {\n"
         '\t\tif whereClause == "" {\n'
         '\t\t\twhereClause = " WHERE " + condition\n'
         "\t\t} else {\n"

@@ -22,7 +22,8 @@ import (
 // where and whereArgs are the conditions already derived from `_id`. ok is false when the
 // filter names no such field or the query needs what this does not handle.
 func stringEqualityQuery(table string, params *backends.QueryParams, where string, whereArgs []any) (q string, args []any, ok bool) {
-	if params.OnlyRecordIDs {
+	// A LIMIT would cut a superset short (FerretDB sets one only when there is no filter).
+	if params.OnlyRecordIDs || params.Limit != 0 {
 		return "", nil, false
 	}
 
@@ -62,11 +63,6 @@ func stringEqualityQuery(table string, params *backends.QueryParams, where strin
 	// An array's JSON text starts with "[", so it sorts between "[" and "\".
 	q = fmt.Sprintf(`%s%s IN (%s) UNION ALL %s%s > '[' AND %s < '\'%s`, arm, column, marks, arm, column, column, order)
 	args = append(append(append(args, whereArgs...), values...), whereArgs...)
-
-	if params.Limit != 0 {
-		q += ` LIMIT ?`
-		args = append(args, params.Limit)
-	}
 
 	return fmt.Sprintf(`SELECT %s FROM (%s)`, metadata.DefaultColumn, q), args, true
 }
