@@ -23,9 +23,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from jobplatform.devservices import FerretDB, RedisServer, free_port, wait_for_port
-from tests.helpers import wait_until
+from tests.helpers import ROOT, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 ADMIN_PASSWORD = "test-admin-password-0123456789"
 JWT_SECRET = "test-jwt-secret-" + "x" * 40
 

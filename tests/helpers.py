@@ -1,14 +1,19 @@
-"""Small test helpers: waiting on a condition with a deadline (never a bare sleep)."""
+"""Small test helpers: waiting on a condition with a deadline (never a bare sleep), and
+running the `jobplatform` command."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def wait_until(
@@ -42,3 +47,18 @@ async def eventually(
 def private_redis_db(uri: str, number: int) -> str:
     """`uri` with another Redis database number: keys (queues, rate limits) of their own."""
     return urlunsplit(urlsplit(uri)._replace(path=f"/{number}"))
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, stdin: str = ""
+) -> subprocess.CompletedProcess:
+    """Run `python -m jobplatform *args` to its end, capturing its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "jobplatform", *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

@@ -3,24 +3,14 @@ is named with its fix, and the exit code says whether anything must be fixed."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from jobplatform.devservices import free_port
-from tests.conftest import ROOT
+from tests.helpers import run_cli
 
 
 def doctor(env: dict[str, str]) -> tuple[int, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "jobplatform", "doctor"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_cli("doctor", env=env)
     return done.returncode, done.stdout + done.stderr
 
 

@@ -4,7 +4,6 @@ enables a plugin in it without losing comments or other entries."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from jobplatform.plugins.commands import CommandError, enable_in_manifest
 from jobplatform.plugins.manifest import ManifestError, load_manifest
 from tests.conftest import ROOT
+from tests.helpers import run_cli
 
 BROKEN_FILES = {
     "not TOML": (
@@ -56,14 +56,7 @@ def test_broken_manifest_stops_start_up_with_exit_code_2(command, platform_env, 
     path = tmp_path / "plugins.toml"
     path.write_text(BROKEN_FILES["unknown key"][0])
 
-    done = subprocess.run(
-        [sys.executable, "-m", "jobplatform", command],
-        cwd=ROOT,
-        env={**platform_env, "PLUGINS_FILE": str(path)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_cli(command, env={**platform_env, "PLUGINS_FILE": str(path)})
 
     assert done.returncode == 2, done.stderr
     assert (
@@ -139,12 +132,7 @@ def test_install_leaves_a_form_it_cannot_edit_unchanged(tmp_path):
 
 def test_plugins_new_refuses_a_bad_name_and_an_existing_directory(tmp_path):
     def new(name: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "jobplatform", "plugins", "new", name, "--into", str(tmp_path)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-        )
+        return run_cli("plugins", "new", name, "--into", str(tmp_path))
 
     assert new("Image-Resize").returncode == 1
     assert "'Image-Resize' is not a usable plugin name" in new("Image-Resize").stderr
@@ -165,13 +153,12 @@ def test_install_refuses_a_directory_that_is_not_a_package(tmp_path, platform_en
     manifest.write_text(MANIFEST)
     (tmp_path / "notes").mkdir()
 
-    done = subprocess.run(
-        [sys.executable, "-m", "jobplatform", "plugins", "install", "notes"],
-        cwd=tmp_path,
+    done = run_cli(
+        "plugins",
+        "install",
+        "notes",
         env={**platform_env, "PLUGINS_FILE": str(manifest)},
-        capture_output=True,
-        text=True,
-        timeout=60,
+        cwd=tmp_path,
     )
 
     assert done.returncode == 1
@@ -183,20 +170,12 @@ def test_install_refuses_to_touch_a_broken_manifest(tmp_path, platform_env):
     manifest = tmp_path / "plugins.toml"
     manifest.write_text(BROKEN_FILES["not TOML"][0])
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jobplatform",
-            "plugins",
-            "install",
-            str(ROOT / "plugins" / "email"),
-        ],
-        cwd=tmp_path,
+    done = run_cli(
+        "plugins",
+        "install",
+        str(ROOT / "plugins" / "email"),
         env={**platform_env, "PLUGINS_FILE": str(manifest)},
-        capture_output=True,
-        text=True,
-        timeout=60,
+        cwd=tmp_path,
     )
 
     assert done.returncode == 2

@@ -18,18 +18,7 @@ import pytest
 
 from jobplatform.plugins.manifest import load_manifest
 from tests.conftest import ADMIN_PASSWORD, ROOT, start_web, start_worker, stop
-from tests.helpers import wait_until
-
-
-def jobplatform(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jobplatform", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.helpers import run_cli, wait_until
 
 
 def uninstall(name: str) -> None:
@@ -49,10 +38,10 @@ def installed(name, platform_env, tmp_path_factory) -> Iterator[tuple[Path, dict
     project = tmp_path_factory.mktemp("project")
     shutil.copy(ROOT / "plugins.toml", project / "plugins.toml")
     env = {**platform_env, "PLUGINS_FILE": str(project / "plugins.toml")}
-    created = jobplatform("plugins", "new", name, env=env, cwd=project)
+    created = run_cli("plugins", "new", name, env=env, cwd=project)
     assert created.returncode == 0, created.stderr
     try:
-        done = jobplatform("plugins", "install", f"plugins/{name}", env=env, cwd=project)
+        done = run_cli("plugins", "install", f"plugins/{name}", env=env, cwd=project)
         assert done.returncode == 0, done.stdout + done.stderr
         yield project, env
     finally:
@@ -143,7 +132,7 @@ def test_restarted_platform_runs_a_job_of_the_new_type(name, installed):
 def test_install_from_a_wheel_records_it_as_a_package(platform_env, tmp_path):
     name = f"packaged_{uuid.uuid4().hex[:6]}"
     env = {**platform_env, "PLUGINS_FILE": str(tmp_path / "plugins.toml")}
-    assert jobplatform("plugins", "new", name, env=env, cwd=tmp_path).returncode == 0
+    assert run_cli("plugins", "new", name, env=env, cwd=tmp_path).returncode == 0
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", "dist", f"plugins/{name}"],
         cwd=tmp_path,
@@ -152,7 +141,7 @@ def test_install_from_a_wheel_records_it_as_a_package(platform_env, tmp_path):
     )
     [wheel] = (tmp_path / "dist").glob("*.whl")
     try:
-        done = jobplatform("plugins", "install", f"dist/{wheel.name}", env=env, cwd=tmp_path)
+        done = run_cli("plugins", "install", f"dist/{wheel.name}", env=env, cwd=tmp_path)
 
         assert done.returncode == 0, done.stdout + done.stderr
         job_type = "packaged" + name.removeprefix("packaged_").capitalize()

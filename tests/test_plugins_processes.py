@@ -7,8 +7,6 @@ good plugin's jobs run on the worker, and its `on_job_event` sees every transiti
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, ROOT, start_web, start_worker, stop
+from tests.conftest import ADMIN_PASSWORD, start_web, start_worker, stop
 from tests.fake_plugins import BROKEN, EXPECTED_ERRORS, write_manifest, write_plugins
-from tests.helpers import wait_until
+from tests.helpers import run_cli, wait_until
 
 
 @dataclass
@@ -174,14 +172,7 @@ def test_cancelled_job_fires_cancelled(platform, client):
 
 
 def test_plugins_list_command_shows_every_column(platform):
-    listing = subprocess.run(
-        [sys.executable, "-m", "jobplatform", "plugins", "list"],
-        cwd=ROOT,
-        env=platform.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    listing = run_cli("plugins", "list", env=platform.env)
 
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()

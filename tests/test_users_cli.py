@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 
 import httpx
 
-from tests.conftest import ROOT
+from tests.helpers import run_cli
 
 
 def users(platform_env, *args: str, password: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "jobplatform", "users", *args],
-        cwd=ROOT,
-        env=platform_env,
-        input=f"{password}\n" if password else "",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli("users", *args, env=platform_env, stdin=f"{password}\n" if password else "")
 
 
 def can_log_in(web_url: str, username: str, password: str) -> bool:
