@@ -74,6 +74,11 @@ def row_of(job: Job, open_id: str | None) -> dict:
     }
 
 
+def filter_select(options: dict[str, str], value: str, label: str, width: str) -> ui.select:
+    """One of the dense selects above the job table."""
+    return ui.select(options, value=value, label=label).props("dense outlined").classes(width)
+
+
 def register(services: Services) -> None:
     @ui.page("/jobs", title="Jobs · jobplatform")
     async def jobs_page(
@@ -102,47 +107,31 @@ def register(services: Services) -> None:
                     .classes("w-72")
                     .mark("search")
                 )
-                state_filter = (
-                    ui.select(
-                        {"": "any state", **{s: s for s in STATES}},
-                        value=state if state in STATES else "",
-                        label="State",
-                    )
-                    .props("dense outlined")
-                    .classes("w-36")
-                    .mark("state-filter")
-                )
+                state_filter = filter_select(
+                    {"": "any state", **{s: s for s in STATES}},
+                    state if state in STATES else "",
+                    "State",
+                    "w-36",
+                ).mark("state-filter")
                 types = sorted(services.host.job_types)
-                type_filter = (
-                    ui.select(
-                        {"": "any type", **{t: t for t in types}},
-                        value=type if type in types else "",
-                        label="Type",
-                    )
-                    .props("dense outlined")
-                    .classes("w-40")
-                    .mark("type-filter")
-                )
-                range_filter = (
-                    ui.select(
-                        {k: "any time" if k == "any" else f"last {k}" for k in TIME_RANGES},
-                        value="any",
-                        label="Created",
-                    )
-                    .props("dense outlined")
-                    .classes("w-32")
-                    .mark("range-filter")
-                )
-                sort = (
-                    ui.select(
-                        {"newest": "newest first", "oldest": "oldest first"},
-                        value="newest",
-                        label="Sort",
-                    )
-                    .props("dense outlined")
-                    .classes("w-36")
-                    .mark("sort")
-                )
+                type_filter = filter_select(
+                    {"": "any type", **{t: t for t in types}},
+                    type if type in types else "",
+                    "Type",
+                    "w-40",
+                ).mark("type-filter")
+                range_filter = filter_select(
+                    {k: "any time" if k == "any" else f"last {k}" for k in TIME_RANGES},
+                    "any",
+                    "Created",
+                    "w-32",
+                ).mark("range-filter")
+                sort = filter_select(
+                    {"newest": "newest first", "oldest": "oldest first"},
+                    "newest",
+                    "Sort",
+                    "w-36",
+                ).mark("sort")
                 ui.space()
                 bulk_retry = (
                     ui.button("Retry selected", icon="replay")
