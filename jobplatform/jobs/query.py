@@ -137,8 +137,8 @@ def find_jobs(
     elif cursor is None:
         try:
             counted = Job._get_collection().count_documents(
-                job_filter.to_query(), limit=COUNT_CAP + 1, maxTimeMS=count_budget_ms
-            )
+                query, limit=COUNT_CAP + 1, maxTimeMS=count_budget_ms
+            )  # the first page's query is the filter's own
         except ExecutionTimeout:
             pass  # the page answers without its total
         else:
