@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import mongoengine
+from bson import ObjectId
+from bson.errors import InvalidId
 
 from jobplatform.config import Settings, SettingsError
 
@@ -29,6 +31,14 @@ def connect(settings: Settings) -> None:
     for document in (Job, User, LoginSession, ApiToken):
         document.ensure_indexes()
     ensure_query_indexes()
+
+
+def parse_object_id(text: str) -> ObjectId | None:
+    """The ObjectId `text` spells, or None if it spells none (an id from a URL, say)."""
+    try:
+        return ObjectId(text)
+    except (InvalidId, TypeError):
+        return None
 
 
 def disconnect() -> None:

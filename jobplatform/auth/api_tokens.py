@@ -7,12 +7,11 @@ a token is suspended while the admin who created it is disabled.
 
 from __future__ import annotations
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from mongoengine import BooleanField, DateTimeField, Document, StringField
 
 from jobplatform.auth.tokens import API_TOKEN_PREFIX, digest, new_opaque_token
 from jobplatform.auth.users import ROLES, AccountError, UserExists, UserNotFound
+from jobplatform.db import parse_object_id
 from jobplatform.jobs.models import utcnow
 
 SHOWN_PREFIX = len(API_TOKEN_PREFIX) + 6
@@ -68,11 +67,8 @@ def list_api_tokens() -> list[ApiToken]:
 
 
 def revoke_api_token(token_id: str) -> ApiToken:
-    try:
-        oid = ObjectId(token_id)
-    except (InvalidId, TypeError):
-        raise UserNotFound(f"no API token with id '{token_id}'") from None
-    record = ApiToken.objects(id=oid).first()
+    oid = parse_object_id(token_id)
+    record = ApiToken.objects(id=oid).first() if oid else None
     if record is None:
         raise UserNotFound(f"no API token with id '{token_id}'")
     ApiToken.objects(id=oid, revoked_at=None).update(set__revoked_at=utcnow())

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from mongoengine import DateTimeField, Document, StringField
 
 from jobplatform.auth.tokens import REFRESH_TOKEN_PREFIX, digest, new_opaque_token
+from jobplatform.db import parse_object_id
 from jobplatform.jobs.models import utcnow
 
 
@@ -57,9 +57,8 @@ def rotate(refresh_token: str) -> tuple[LoginSession, str] | None:
 
 
 def active_session(session_id: str) -> LoginSession | None:
-    try:
-        oid = ObjectId(session_id)
-    except (InvalidId, TypeError):
+    oid = parse_object_id(session_id)
+    if oid is None:
         return None
     return (
         LoginSession.objects(id=oid, revoked_at=None, expires_at__gt=utcnow())

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from cerberus import Validator
 from mongoengine.errors import NotUniqueError
 
+from jobplatform.db import parse_object_id
 from jobplatform.jobs.events import job_event
 from jobplatform.jobs.models import (
     CANCELLED,
@@ -63,11 +63,8 @@ class QueueUnavailable(JobError):
 
 
 def find_job(job_id: str) -> Job:
-    try:
-        oid = ObjectId(job_id)
-    except (InvalidId, TypeError):
-        raise JobNotFound(f"no job with id '{job_id}'") from None
-    job = Job.objects(id=oid).first()
+    oid = parse_object_id(job_id)
+    job = Job.objects(id=oid).first() if oid else None
     if job is None:
         raise JobNotFound(f"no job with id '{job_id}'")
     return job
