@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+
 import mongoengine
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo import monitoring
 
 from jobplatform.config import Settings, SettingsError
+
+
+class CommandCounter(monitoring.CommandListener):
+    """Counts the MongoDB commands this process sends, by name (`jobplatform_mongodb_
+    commands_total` in the metrics; bench/throughput.py reports them per job)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        with self._lock:
+            self._counts[event.command_name] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+COMMANDS = CommandCounter()
 
 
 def connect(settings: Settings) -> None:
@@ -21,6 +51,7 @@ def connect(settings: Settings) -> None:
         uuidRepresentation="standard",
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=5000,
+        event_listeners=[COMMANDS],
     )
     from jobplatform.auth.api_tokens import ApiToken
     from jobplatform.auth.sessions import LoginSession

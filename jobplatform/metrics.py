@@ -31,11 +31,12 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobplatform.config import Settings, SettingsError
+from jobplatform.db import COMMANDS
 from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.plugins.hookspecs import hookimpl
 
@@ -112,6 +113,18 @@ def on_job_event(event: dict[str, Any]) -> None:
         JOBS_DEAD.labels(job_type).inc()
     if "duration_ms" in event:
         ATTEMPT_SECONDS.labels(job_type, kind).observe(event["duration_ms"] / 1000)
+
+
+class MongoCommandCollector(Collector):
+    """The MongoDB commands this process has sent, by command name."""
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "jobplatform_mongodb_commands", "MongoDB commands sent, by name.", labels=["command"]
+        )
+        for command, count in sorted(COMMANDS.counts().items()):
+            family.add_metric([command], count)
+        yield family
 
 
 class LiveCollector(Collector):
@@ -203,6 +216,7 @@ def install(app: FastAPI, services: Any) -> None:
     names = sorted({t.queue for t in services.host.job_types.values()} | {"default"})
     registry = _registry(
         *JOB_METRICS,
+        MongoCommandCollector(),
         HTTP_REQUESTS,
         HTTP_SECONDS,
         LiveCollector(
@@ -234,7 +248,7 @@ def serve_worker_metrics(settings: Settings) -> WSGIServer | None:
     """Serve this worker's metrics (and `/health`) on WORKER_METRICS_PORT, if it is set."""
     if settings.worker_metrics_port is None:
         return None
-    registry = _registry(*JOB_METRICS)
+    registry = _registry(*JOB_METRICS, MongoCommandCollector())
 
     def app(environ: dict[str, Any], start_response: Callable) -> Iterator[bytes]:
         if environ["PATH_INFO"] == "/health":

@@ -83,6 +83,7 @@ def test_cancelled_queued_and_scheduled_jobs_never_run(engine):
 
 def test_cancelling_a_running_job_stops_it_and_records_cancelled(engine):
     job, _, _ = hold(engine, "long")
+    wait_until(lambda: reload(str(job.id)).state == "running", message="the attempt's claim")
 
     asked = engine.jobs.cancel(str(job.id))
     assert asked.state == "running" and asked.cancel_requested

@@ -13,10 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, current_user, operator, services
 from jobplatform.api.errors import ApiError
-from jobplatform.jobs.models import Job
 from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter, find_jobs
-from jobplatform.jobs.service import JobError
-from jobplatform.plugins.host import UnknownJobType
 from jobplatform.services import Services
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -107,6 +104,7 @@ class AttemptOut(BaseModel):
     error_message: str | None
     traceback: str | None
     retry_delay: float | None
+    requeued: bool = False
 
 
 class JobOut(BaseModel):
@@ -160,25 +158,27 @@ def _only_known_params(request: Request) -> None:
         )
 
 
-def _submit(svc: Services, user: Principal, request: JobRequest) -> Job:
-    return svc.jobs.submit(
-        request.name,
-        request.data,
-        created_by=user.actor,
-        delay=request.delay,
-        run_at=request.run_at,
-        priority=request.priority,
-        idempotency_key=request.idempotency_key,
-        max_attempts=request.max_attempts,
-        timeout=request.timeout,
-    )
+def _submit_options(user: Principal, request: JobRequest) -> dict[str, Any]:
+    """A submission as JobService.submit_many takes it."""
+    return {
+        "name": request.name,
+        "data": request.data,
+        "created_by": user.actor,
+        "delay": request.delay,
+        "run_at": request.run_at,
+        "priority": request.priority,
+        "idempotency_key": request.idempotency_key,
+        "max_attempts": request.max_attempts,
+        "timeout": request.timeout,
+    }
 
 
 @router.post("", status_code=201, response_model=JobOut)
 async def submit(
     body: JobRequest, svc: Services = Depends(services), user: Principal = Depends(operator)
 ) -> dict:
-    job = await run_in_threadpool(lambda: _submit(svc, user, body))
+    options = _submit_options(user, body)
+    job = await run_in_threadpool(lambda: svc.jobs.submit(**options))
     return job.describe()
 
 
@@ -186,34 +186,11 @@ async def submit(
 async def submit_batch(
     body: BatchRequest, svc: Services = Depends(services), user: Principal = Depends(operator)
 ) -> dict:
-    """Submit many jobs at once. Every job is validated first; if any is refused, none is
-    stored, and the 422 names each refused job by its index."""
-
-    def validate_all() -> dict[str, Any]:
-        problems: dict[str, Any] = {}
-        for index, request in enumerate(body.jobs):
-            try:
-                svc.jobs.validate(request.name, request.data)
-            except UnknownJobType as exc:
-                problems[f"jobs.{index}.name"] = [str(exc)]
-            except JobError as exc:
-                for field, messages in (exc.details or {"data": [exc.message]}).items():
-                    problems[f"jobs.{index}.data.{field}"] = messages
-        return problems
-
-    problems = await run_in_threadpool(validate_all)
-    if problems:
-        raise ApiError(
-            422,
-            f"{len({k.split('.')[1] for k in problems})} of {len(body.jobs)} "
-            "jobs are invalid; nothing was submitted",
-            details=problems,
-        )
-
-    def submit_all() -> list[dict]:
-        return [_submit(svc, user, request).describe() for request in body.jobs]
-
-    return {"jobs": await run_in_threadpool(submit_all)}
+    """Submit many jobs at once, all or nothing: if any is refused, none is stored, and
+    the 422 names each refused job by its index."""
+    requests = [_submit_options(user, request) for request in body.jobs]
+    jobs = await run_in_threadpool(svc.jobs.submit_many, requests)
+    return {"jobs": [job.describe() for job in jobs]}
 
 
 @router.get("", response_model=JobList, dependencies=[Depends(_only_known_params)])

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobplatform.jobs.models import Job, utcnow
+from jobplatform.jobs.models import utcnow
 
 
-def job_event(kind: str, job: Job, **extra: Any) -> dict[str, Any]:
-    event = {
+def job_event(kind: str, job_id: Any, job_type: str, attempt: int, **extra: Any) -> dict[str, Any]:
+    return {
         "kind": kind,
-        "job_id": str(job.id),
-        "job_type": job.type,
-        "attempt": job.attempt_count,
+        "job_id": str(job_id),
+        "job_type": job_type,
+        "attempt": attempt,
         "at": utcnow(),
-        **extra,
+        **{k: v for k, v in extra.items() if v is not None},
     }
-    if kind in ("succeeded", "failed") and job.attempts:
-        event["duration_ms"] = job.attempts[-1].duration_ms  # of the attempt that just ended
-    return event

@@ -1,11 +1,14 @@
-"""Runs one attempt of one job: claim it, run the processor, record what happened.
+"""Runs one attempt of one job: read it, run the processor, record what happened.
 
-The claim is one atomic MongoDB update (`queued` to `running`, attempt n, a lease). While
-the processor runs, the executor renews the lease, watches for a cancel request and
-enforces the job's timeout. Every outcome is written with a guard on the attempt number
-and worker, so a worker that lost its lease (and whose job was handed to another) cannot
-overwrite newer history. A write that fails because MongoDB is unreachable is tried again
-until the lease would run out; after that the reconciler takes the job back.
+The executor reads the job and runs it at once. An attempt that ends within
+`record_running_after` seconds (most do) costs one more write: its outcome, a guarded
+update handed to the group writer with the other threads' outcomes, so concurrent
+attempts share a command. An attempt that runs longer is claimed (recorded as running
+under a lease, see `jobs/transitions.py`); the executor then renews the lease every third
+of it, watches for a cancel request and enforces the job's timeout. Every outcome is
+guarded, so a worker that lost its job cannot overwrite newer history. A write that fails
+because MongoDB is unreachable is tried again until the lease would run out; the Huey
+message counts as handled only once the outcome is stored.
 """
 
 from __future__ import annotations
@@ -25,9 +28,7 @@ from jobplatform.jobs.events import job_event
 from jobplatform.jobs.models import (
     CANCELLED,
     DEAD,
-    QUEUED,
     RETRYING,
-    RUNNING,
     SUCCEEDED,
     WAITING,
     Attempt,
@@ -35,12 +36,15 @@ from jobplatform.jobs.models import (
     utcnow,
 )
 from jobplatform.jobs.queue import JobQueue
-from jobplatform.jobs.stats import StatsRecorder
+from jobplatform.jobs.transitions import JobTransitions, Run
+from jobplatform.jobs.writer import WriteFailed
 from jobplatform.plugins.context import JobContext, PermanentError
-from jobplatform.plugins.host import PluginHost, UnknownJobType
+from jobplatform.plugins.host import UnknownJobType
 from jobplatform.plugins.jobtype import RetryPolicy
 
 log = logging.getLogger("jobplatform.worker")
+# what the executor reads of a job: everything but its history and result
+RUN_FIELDS = {"attempts": 0, "result": 0}
 
 
 class AttemptTimeout(Exception):
@@ -57,60 +61,65 @@ class Outcome:
 class Executor:
     def __init__(
         self,
-        host: PluginHost,
+        transitions: JobTransitions,
         queue: JobQueue,
         worker_id: str,
-        stats: StatsRecorder,
         lease_seconds: float = 30.0,
+        record_running_after: float = 1.0,
     ):
-        self.host = host
+        self.transitions = transitions
+        self.host = transitions.host
         self.queue = queue
         self.worker_id = worker_id
-        self.stats = stats
         self.lease_seconds = lease_seconds
-        self.running: dict[str, JobContext] = {}
+        self.record_running_after = record_running_after
+        self.running: dict[str, Run] = {}
+        self.contexts: dict[str, JobContext] = {}
         self.stopping = threading.Event()  # set on shutdown: take no new jobs
 
-    def __call__(self, job_id: str) -> None:
+    def __call__(self, job_id: str, requeued: bool = False) -> None:
         if self.stopping.is_set():
             self._hand_back(job_id)
             return
-        job = self._claim(job_id)
+        job = Job._get_collection().find_one(
+            {"_id": ObjectId(job_id), "state": {"$in": list(WAITING)}}, RUN_FIELDS
+        )
         if job is None:
-            return  # cancelled, finished, or claimed by another worker: nothing to do
-        started = utcnow()
+            return  # cancelled, finished, or run by another delivery: nothing to do
+        run = Run(job=job, worker=self.worker_id, started_at=utcnow(), requeued=requeued)
         clock = time.monotonic()
-        self.host.emit(job_event("started", job))
+        self.host.emit(job_event("started", job_id, run.type, run.number))
         try:
-            job_type = self.host.job_type(job.type)
+            job_type = self.host.job_type(run.type)
         except UnknownJobType as exc:
-            self._finish_failed(job, started, clock, PermanentError(str(exc)), None)
+            self._finish_failed(run, clock, PermanentError(str(exc)), None)
             return
         ctx = JobContext(
             job_id=job_id,
-            job_type=job.type,
-            data=job.data,
-            attempt=job.attempt_count,
-            max_attempts=job.max_attempts,
-            idempotency_key=job.idempotency_key or job_id,
-            settings=self.host.settings_of(job.type),
+            job_type=run.type,
+            data=job.get("data") or {},
+            attempt=run.number,
+            max_attempts=job["max_attempts"],
+            idempotency_key=job.get("idempotency_key") or job_id,
+            settings=self.host.settings_of(run.type),
             logger=logging.LoggerAdapter(
-                log, {"job_id": job_id, "job_type": job.type, "attempt": job.attempt_count}
+                log, {"job_id": job_id, "job_type": run.type, "attempt": run.number}
             ),
         )
-        self.running[job_id] = ctx
+        self.running[job_id], self.contexts[job_id] = run, ctx
         try:
-            outcome = self._run(job, ctx, job_type.processor, job.timeout)
+            outcome = self._run(run, ctx, job_type.processor, job.get("timeout"))
         finally:
             self.running.pop(job_id, None)
+            self.contexts.pop(job_id, None)
         if outcome.error is None and not ctx.cancelled:
-            self._finish_succeeded(job, started, clock, outcome.result)
+            self._finish(run, clock, "succeeded", SUCCEEDED, result=outcome.result, error=None)
         elif ctx.cancelled and not isinstance(outcome.error, AttemptTimeout):
-            self._finish_cancelled(job, started, clock)
+            self._finish(run, clock, "cancelled", CANCELLED)
         else:
-            self._finish_failed(job, started, clock, outcome.error, outcome.trace)
+            self._finish_failed(run, clock, outcome.error, outcome.trace)
 
-    # -- claim and run -------------------------------------------------------------------
+    # -- run -------------------------------------------------------------------------------
 
     def _hand_back(self, job_id: str) -> None:
         """Put a message taken during shutdown back on its queue, without running the job."""
@@ -118,27 +127,9 @@ class Executor:
         if job is not None:
             self.queue.enqueue(job.queue, job_id, priority=job.priority)
 
-    def _claim(self, job_id: str) -> Job | None:
-        """Take a waiting job: one atomic update; the document as it was tells the old state."""
-        now = utcnow()
-        lease = now + timedelta(seconds=self.lease_seconds)
-        job = Job.objects(id=ObjectId(job_id), state__in=WAITING).modify(
-            set__state=RUNNING,
-            inc__attempt_count=1,
-            set__worker_id=self.worker_id,
-            set__lease_expires_at=lease,
-            set__started_at=now,
-            set__updated_at=now,
-        )
-        if job is None:
-            return None
-        self.stats.moved(job.type, job.state, RUNNING)
-        job.state, job.attempt_count, job.worker_id = RUNNING, job.attempt_count + 1, self.worker_id
-        job.lease_expires_at, job.started_at, job.updated_at = lease, now, now
-        return job
-
-    def _run(self, job: Job, ctx: JobContext, processor, timeout: float | None) -> Outcome:
-        """Run the processor in a thread of its own, renewing the lease while it runs."""
+    def _run(self, run: Run, ctx: JobContext, processor, timeout: float | None) -> Outcome:
+        """Run the processor in a thread of its own; claim the attempt if it runs long,
+        then renew its lease while it runs."""
         outcome = Outcome()
 
         def target() -> None:
@@ -150,40 +141,38 @@ class Executor:
 
         thread = threading.Thread(target=target, name=f"job-{ctx.job_id}", daemon=True)
         thread.start()
-        deadline = time.monotonic() + timeout if timeout else None
-        renew_every = self.lease_seconds / 3
+        start = time.monotonic()
+        deadline = start + timeout if timeout else None
+        next_check = start + self.record_running_after
         while True:
-            wait = (
-                renew_every if deadline is None else min(renew_every, deadline - time.monotonic())
-            )
-            thread.join(max(wait, 0))
+            wait = next_check if deadline is None else min(next_check, deadline)
+            thread.join(max(wait - time.monotonic(), 0))
             if not thread.is_alive():
                 return outcome
             if deadline is not None and time.monotonic() >= deadline:
                 ctx.cancel_event.set()  # ask it to stop; the thread is abandoned either way
                 return Outcome(error=AttemptTimeout(f"attempt ran longer than {timeout:g}s"))
-            if not self._renew_lease(job, ctx):
-                return Outcome(error=RuntimeError("lease lost: the job was taken back"))
+            if time.monotonic() < next_check:
+                continue
+            next_check = time.monotonic() + self.lease_seconds / 3
+            if not self._hold(run, ctx):
+                if run.claimed:
+                    return Outcome(error=RuntimeError("lease lost: the job was taken back"))
+                ctx.cancel_event.set()  # cancelled before it was claimed: ask it to stop
 
-    def _this_attempt(self, job: Job):
-        """The job, as long as it is still running the attempt this worker claimed."""
-        return Job.objects(
-            id=job.id, state=RUNNING, attempt_count=job.attempt_count, worker_id=self.worker_id
-        )
-
-    def _renew_lease(self, job: Job, ctx: JobContext) -> bool:
-        """Extend the lease; notice a cancel request. False if the job is no longer ours."""
+    def _hold(self, run: Run, ctx: JobContext) -> bool:
+        """Claim the attempt, or renew its lease; notice a cancel request. False if the
+        job is no longer this attempt's."""
         try:
-            renewed = self._this_attempt(job).modify(
-                new=True,
-                set__lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds),
-            )
-        except ConnectionFailure as exc:
-            log.warning("job %s: could not renew its lease (%s); trying again", job.id, exc)
+            if not run.claimed:
+                return self.transitions.claim(run, self.lease_seconds)
+            renewed = self.transitions.renew(run, self.lease_seconds)
+        except (ConnectionFailure, WriteFailed) as exc:
+            log.warning("job %s: could not claim or renew it (%s); trying again", run.id, exc)
             return True
         if renewed is None:
             return False
-        if renewed.cancel_requested:
+        if renewed.get("cancel_requested"):
             ctx.cancel_event.set()
         return True
 
@@ -191,8 +180,7 @@ class Executor:
 
     def _attempt(
         self,
-        job: Job,
-        started,
+        run: Run,
         clock: float,
         outcome: str,
         error: BaseException | None = None,
@@ -200,9 +188,9 @@ class Executor:
         retry_delay: float | None = None,
     ) -> Attempt:
         return Attempt(
-            number=job.attempt_count,
+            number=run.number,
             worker=self.worker_id,
-            started_at=started,
+            started_at=run.started_at,
             finished_at=utcnow(),
             duration_ms=round((time.monotonic() - clock) * 1000, 3),
             outcome=outcome,
@@ -210,133 +198,117 @@ class Executor:
             error_message=str(error) if error else None,
             traceback=trace,
             retry_delay=retry_delay,
+            requeued=run.requeued or None,
         )
 
-    def _record(self, job: Job, attempt: Attempt, state: str, **fields: Any) -> Job | None:
-        """Store the attempt and the new state, if the job is still this attempt's."""
-        deadline = time.monotonic() + self.lease_seconds
-        while True:
-            try:
-                done = self._this_attempt(job).modify(
-                    new=True,
-                    push__attempts=attempt,
-                    set__state=state,
-                    set__updated_at=utcnow(),
-                    unset__lease_expires_at=True,
-                    **fields,
-                )
-                break
-            except ConnectionFailure as exc:
-                if time.monotonic() >= deadline:
-                    log.error(
-                        "job %s: could not record attempt %d (%s); the reconciler will "
-                        "take the job back when its lease runs out",
-                        job.id,
-                        job.attempt_count,
-                        exc,
-                    )
-                    return None
-                time.sleep(0.5)
-        if done is not None:
-            self.stats.moved(job.type, RUNNING, state)
-            outcome = "failed" if attempt.outcome in ("timeout", "failed") else attempt.outcome
-            self.stats.ended(job.type, outcome, attempt.finished_at)
-            if state == DEAD:
-                self.stats.ended(job.type, DEAD, attempt.finished_at)
-        return done
-
-    def put_back(self, job_id: str, reason: str) -> bool:
-        """Give a running job of this worker back to the queue, on record; the interrupted
-        attempt does not count against the job's attempts."""
-        ctx = self.running.get(job_id)
-        job = Job.objects(id=ObjectId(job_id), state=RUNNING, worker_id=self.worker_id).first()
-        if job is None:
-            return False
-        now = utcnow()
-        attempt = Attempt(
-            number=job.attempt_count,
-            worker=self.worker_id,
-            started_at=job.started_at,
-            finished_at=now,
-            duration_ms=(now - job.started_at).total_seconds() * 1000,
-            outcome="interrupted",
-            error_type="WorkerShutdown",
-            error_message=reason,
+    def _finish(
+        self,
+        run: Run,
+        clock: float,
+        outcome: str,
+        state: str,
+        *,
+        exc: BaseException | None = None,
+        trace: str | None = None,
+        retry_delay: float | None = None,
+        **fields: Any,
+    ) -> Attempt | None:
+        """Record the attempt and the new state; the attempt if it was recorded. A final
+        state also stamps `finished_at`."""
+        attempt = self._attempt(run, clock, outcome, exc, trace, retry_delay)
+        if state in (SUCCEEDED, DEAD, CANCELLED):
+            fields["finished_at"] = attempt.finished_at
+        try:
+            done = self.transitions.finish(
+                run, attempt, state, retry_for=self.lease_seconds, **fields
+            )
+        except WriteFailed as failure:
+            log.error(
+                "job %s: could not record attempt %d (%s); the reconciler will take it back",
+                run.id,
+                run.number,
+                failure,
+            )
+            return None
+        if not done:
+            return None
+        kind = {SUCCEEDED: "succeeded", CANCELLED: "cancelled"}.get(state, "failed")
+        duration = attempt.duration_ms if kind != "cancelled" else None
+        self.host.emit(
+            job_event(
+                kind, run.id, run.type, run.number, duration_ms=duration, error=fields.get("error")
+            )
         )
-        done = Job.objects(
-            id=job.id, state=RUNNING, attempt_count=job.attempt_count, worker_id=self.worker_id
-        ).modify(
-            new=True,
-            push__attempts=attempt,
-            set__state=QUEUED,
-            inc__max_attempts=1,
-            set__updated_at=now,
-            unset__lease_expires_at=True,
-            set__run_at=None,
-        )
-        if done is None:
-            return False
-        if ctx is not None:
-            ctx.cancel_event.set()
-        self.stats.moved(job.type, RUNNING, QUEUED)
-        self.queue.enqueue(done.queue, job_id, priority=done.priority)
-        self.host.emit(job_event("queued", done))
-        return True
-
-    def _finish_succeeded(self, job: Job, started, clock: float, result: Any) -> None:
-        attempt = self._attempt(job, started, clock, "succeeded")
-        done = self._record(
-            job,
-            attempt,
-            SUCCEEDED,
-            set__result=result,
-            set__finished_at=attempt.finished_at,
-            set__error=None,
-        )
-        if done is not None:
-            self.host.emit(job_event("succeeded", done))
-
-    def _finish_cancelled(self, job: Job, started, clock: float) -> None:
-        attempt = self._attempt(job, started, clock, "cancelled")
-        done = self._record(job, attempt, CANCELLED, set__finished_at=attempt.finished_at)
-        if done is not None:
-            self.host.emit(job_event("cancelled", done))
+        return attempt
 
     def _finish_failed(
-        self, job: Job, started, clock: float, error: BaseException, trace: str | None
+        self, run: Run, clock: float, error: BaseException, trace: str | None
     ) -> None:
         kind = "timeout" if isinstance(error, AttemptTimeout) else "failed"
         message = f"{type(error).__name__}: {error}"
         retryable = not isinstance(error, PermanentError)
-        if retryable and job.attempt_count < job.max_attempts:
-            policy = RetryPolicy(**job.retry_policy) if job.retry_policy else RetryPolicy()
-            delay = policy.delay_after(job.attempt_count)
-            attempt = self._attempt(job, started, clock, kind, error, trace, retry_delay=delay)
-            run_at = attempt.finished_at + timedelta(seconds=delay)
-            done = self._record(job, attempt, RETRYING, set__run_at=run_at, set__error=message)
-            if done is None:
-                return
-            self.host.emit(job_event("failed", done, error=message))
-            try:
-                self.queue.enqueue(done.queue, str(done.id), eta=run_at, priority=done.priority)
-            except Exception as exc:  # noqa: BLE001 - the reconciler re-enqueues it
-                log.warning(
-                    "job %s: could not schedule its retry (%s); the reconciler will", job.id, exc
-                )
-            self.host.emit(job_event("retrying", done, error=message, delay=delay))
-            log.warning(
-                "job %s attempt %d failed (%s); retry in %.2fs",
-                job.id,
-                job.attempt_count,
-                message,
-                delay,
-            )
+        if not retryable or run.number >= run.job["max_attempts"]:
+            if self._finish(run, clock, kind, DEAD, exc=error, trace=trace, error=message):
+                self.host.emit(job_event("dead", run.id, run.type, run.number, error=message))
+                log.error("job %s is dead after attempt %d: %s", run.id, run.number, message)
             return
-        attempt = self._attempt(job, started, clock, kind, error, trace)
-        done = self._record(
-            job, attempt, DEAD, set__finished_at=attempt.finished_at, set__error=message
+        policy = (
+            RetryPolicy(**run.job["retry_policy"]) if run.job.get("retry_policy") else RetryPolicy()
         )
-        if done is not None:
-            self.host.emit(job_event("failed", done, error=message))
-            self.host.emit(job_event("dead", done, error=message))
-            log.error("job %s is dead after attempt %d: %s", job.id, job.attempt_count, message)
+        delay = policy.delay_after(run.number)
+        run_at = utcnow() + timedelta(seconds=delay)
+        attempt = self._finish(
+            run,
+            clock,
+            kind,
+            RETRYING,
+            exc=error,
+            trace=trace,
+            retry_delay=delay,
+            run_at=run_at,
+            error=message,
+        )
+        if attempt is None:
+            return
+        try:
+            self.queue.enqueue(
+                run.job["queue"], str(run.id), eta=run_at, priority=run.job["priority"]
+            )
+        except Exception as exc:  # noqa: BLE001 - the reconciler re-enqueues it
+            log.warning(
+                "job %s: could not schedule its retry (%s); the reconciler will", run.id, exc
+            )
+        self.host.emit(
+            job_event("retrying", run.id, run.type, run.number, error=message, delay=delay)
+        )
+        log.warning(
+            "job %s attempt %d failed (%s); retry in %.2fs", run.id, run.number, message, delay
+        )
+
+    def put_back(self, job_id: str, reason: str) -> bool:
+        """Give a running job of this worker back to the queue, on record; the interrupted
+        attempt does not count against the job's attempts."""
+        run, ctx = self.running.get(job_id), self.contexts.get(job_id)
+        if run is None:
+            return False
+        now = utcnow()
+        attempt = Attempt(
+            number=run.number,
+            worker=self.worker_id,
+            started_at=run.started_at,
+            finished_at=now,
+            duration_ms=(now - run.started_at).total_seconds() * 1000,
+            outcome="interrupted",
+            error_type="WorkerShutdown",
+            error_message=reason,
+            requeued=run.requeued or None,
+        )
+        try:
+            if not self.transitions.put_back(run, attempt, retry_for=self.lease_seconds):
+                return False
+        except WriteFailed:
+            return False
+        if ctx is not None:
+            ctx.cancel_event.set()
+        self.queue.enqueue(run.job["queue"], job_id, priority=run.job["priority"])
+        return True

@@ -45,6 +45,9 @@ class Attempt(EmbeddedDocument):
     error_message = StringField()
     traceback = StringField()
     retry_delay = FloatField()  # seconds until the next attempt, when one was scheduled
+    # the reconciler sent this attempt's message again: an earlier delivery may have run
+    # unrecorded (its worker died before the outcome was stored)
+    requeued = BooleanField()
 
     def describe(self) -> dict:
         return {
@@ -58,6 +61,7 @@ class Attempt(EmbeddedDocument):
             "error_message": self.error_message,
             "traceback": self.traceback,
             "retry_delay": self.retry_delay,
+            "requeued": bool(self.requeued),
         }
 
 

@@ -7,10 +7,13 @@ under the data directory does (one machine, no set-up). Both honour message prio
 
 from __future__ import annotations
 
+import struct
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from huey import Huey, PriorityRedisHuey, SqliteHuey
+from huey.storage import PriorityRedisStorage
 
 from jobplatform.config import Settings
 
@@ -24,7 +27,7 @@ class JobQueue:
     enqueue (the web process) leave it None.
     """
 
-    def __init__(self, settings: Settings, execute: Callable[[str], None] | None = None):
+    def __init__(self, settings: Settings, execute: Callable[..., None] | None = None):
         self.settings = settings
         self._execute = execute
         self._queues: dict[str, tuple[Huey, Callable]] = {}
@@ -37,10 +40,10 @@ class JobQueue:
             huey = self._make_huey(f"jobplatform.{queue}")
             execute = self._execute
 
-            def run_job(job_id: str) -> None:
+            def run_job(job_id: str, requeued: bool = False) -> None:
                 if execute is None:
                     raise RuntimeError("this process only enqueues jobs; run a worker")
-                execute(job_id)
+                execute(job_id, requeued)
 
             task = huey.task(name=TASK_NAME)(run_job)
             self._queues[queue] = (huey, task)
@@ -54,7 +57,13 @@ class JobQueue:
         return SqliteHuey(name, filename=str(path), results=False, utc=True)
 
     def enqueue(
-        self, queue: str, job_id: str, *, eta: datetime | None = None, priority: int = 0
+        self,
+        queue: str,
+        job_id: str,
+        *,
+        eta: datetime | None = None,
+        priority: int = 0,
+        requeued: bool = False,
     ) -> None:
         """Put `job_id` on `queue`, to run now or at `eta` (a naive UTC datetime).
 
@@ -63,12 +72,33 @@ class JobQueue:
         after it (the rounding plus the scheduler's one-second tick).
         """
         _, task = self._queue(queue)
+        args = (job_id, True) if requeued else (job_id,)
         if eta is None:
-            task.huey.enqueue(task.s(job_id, priority=priority))
+            task.huey.enqueue(task.s(*args, priority=priority))
         else:
             whole = eta.replace(microsecond=0)
             eta = whole if whole == eta else whole + timedelta(seconds=1)
-            task.schedule(args=(job_id,), eta=eta, priority=priority)
+            task.schedule(args=args, eta=eta, priority=priority)
+
+    def enqueue_many(self, queue: str, messages: list[tuple[str, int]]) -> None:
+        """Put (job id, priority) messages to run now on `queue`, in that order.
+
+        On Redis this is one ZADD: Huey's priority storage keeps a message as an 8-byte
+        big-endian microsecond stamp followed by the serialised task, scored by minus its
+        priority, and orders equal priorities by that stamp; each message here gets the
+        next microsecond, so they keep their order. The SQLite queue takes them one by one.
+        """
+        huey, task = self._queue(queue)
+        if not isinstance(huey.storage, PriorityRedisStorage):
+            for job_id, priority in messages:
+                huey.enqueue(task.s(job_id, priority=priority))
+            return
+        stamp = int(time.time() * 1e6)
+        members = {
+            struct.pack(">Q", stamp + i) + huey.serialize_task(task.s(job_id)): -priority
+            for i, (job_id, priority) in enumerate(messages)
+        }
+        huey.storage.conn.zadd(huey.storage.queue_key, members)
 
     def pending(self, queue: str) -> int:
         return self.huey(queue).pending_count()

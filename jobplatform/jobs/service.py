@@ -12,23 +12,14 @@ from typing import Any
 
 from bson import ObjectId
 from cerberus import Validator
-from mongoengine.errors import NotUniqueError
 
 from jobplatform.db import parse_object_id
-from jobplatform.jobs.events import job_event
-from jobplatform.jobs.models import (
-    CANCELLED,
-    DEAD,
-    FINAL,
-    QUEUED,
-    SCHEDULED,
-    WAITING,
-    Job,
-    utcnow,
-)
+from jobplatform.jobs.models import CANCELLED, DEAD, FINAL, QUEUED, SCHEDULED, Job, utcnow
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.stats import StatsRecorder
-from jobplatform.plugins.host import PluginHost
+from jobplatform.jobs.transitions import JobTransitions
+from jobplatform.jobs.writer import GroupWriter
+from jobplatform.plugins.host import PluginHost, UnknownJobType
 from jobplatform.plugins.jobtype import JobType
 
 log = logging.getLogger(__name__)
@@ -48,6 +39,10 @@ class JobError(Exception):
 
 class InvalidJobData(JobError):
     code = "validation_failed"
+
+
+class InvalidSubmission(InvalidJobData):
+    """A submission's own fields are wrong (not its data's); `details` names those fields."""
 
 
 class JobNotFound(JobError):
@@ -71,22 +66,73 @@ def find_job(job_id: str) -> Job:
 
 
 class JobService:
-    def __init__(self, host: PluginHost, queue: JobQueue, stats: StatsRecorder | None = None):
+    def __init__(
+        self,
+        host: PluginHost,
+        queue: JobQueue,
+        stats: StatsRecorder | None = None,
+        writer: GroupWriter | None = None,
+    ):
         self.host = host
         self.queue = queue
         self.stats = stats or StatsRecorder()
+        self.writer = writer or GroupWriter(Job._get_collection)
+        self.transitions = JobTransitions(host, self.stats, self.writer)
 
     def validate(self, name: str, data: Any) -> dict[str, Any]:
         """Check `data` against the job type's schema; return it normalised."""
         job_type = self.host.job_type(name)
         if not isinstance(data, dict):
-            raise InvalidJobData("data must be an object", {"data": ["must be an object"]})
+            raise InvalidSubmission("data must be an object", {"data": ["must be an object"]})
         validator = Validator(job_type.schema)
         if not validator.validate(data):
             raise InvalidJobData(f"data does not match the '{name}' schema", validator.errors)
         return validator.document
 
-    def submit(
+    def submit(self, name: str, data: Any, **options: Any) -> Job:
+        """Validate, store as queued (or scheduled), then put the job id on its queue.
+
+        Options: `created_by`, `delay` (seconds), `run_at`, `priority`, `idempotency_key`,
+        `max_attempts` and `timeout`; the last two may lower the job type's, never raise
+        them. A second submission with the same `idempotency_key` returns the first job
+        and stores nothing (a unique index decides, so concurrent submissions are safe
+        too). If the queue cannot be reached the stored job is removed again and
+        `QueueUnavailable` is raised, so a failed submission leaves nothing behind.
+        Concurrent submissions share their MongoDB insert (the group writer).
+        """
+        answer, new = self._resolve_keys([self._new_job(name, data, **options)])
+        if new:
+            self._store(new, answer)
+        return answer[0]
+
+    def submit_many(self, requests: list[dict[str, Any]]) -> list[Job]:
+        """Submit many jobs, each a dict of `name`, `data` and `submit`'s options, all or
+        nothing: if any is invalid none is stored and `InvalidJobData` names each problem
+        as `jobs.N.field`. Stored with one insert and enqueued with one Redis command per
+        queue; the answer holds each request's job, in order (for a duplicate idempotency
+        key, the job that has it)."""
+        jobs: list[Job] = []
+        problems: dict[str, Any] = {}
+        for index, request in enumerate(requests):
+            try:
+                jobs.append(self._new_job(**request))
+            except UnknownJobType as exc:
+                problems[f"jobs.{index}.name"] = [str(exc)]
+            except InvalidJobData as exc:
+                prefix = "" if isinstance(exc, InvalidSubmission) else "data."
+                for field, messages in exc.details.items():
+                    problems[f"jobs.{index}.{prefix}{field}"] = messages
+        if problems:
+            refused = len({key.split(".")[1] for key in problems})
+            raise InvalidJobData(
+                f"{refused} of {len(requests)} jobs are invalid; nothing was submitted", problems
+            )
+        answer, new = self._resolve_keys(jobs)
+        if new:
+            self._store(new, answer)
+        return answer
+
+    def _new_job(
         self,
         name: str,
         data: Any,
@@ -99,27 +145,15 @@ class JobService:
         max_attempts: int | None = None,
         timeout: float | None = None,
     ) -> Job:
-        """Validate, store as queued (or scheduled), then put the job id on its queue.
-
-        `max_attempts` and `timeout` may lower the job type's, never raise them. A second
-        submission with the same `idempotency_key` returns the first job and stores nothing
-        (a unique index decides, so concurrent submissions are safe too). If the queue
-        cannot be reached the stored job is removed again and `QueueUnavailable` is raised,
-        so a failed submission leaves nothing behind.
-        """
         job_type = self.host.job_type(name)
         document = self.validate(name, data)
         limits = _job_limits(job_type, max_attempts, timeout)
-        if idempotency_key:
-            existing = Job.objects(idempotency_key=idempotency_key).first()
-            if existing is not None:
-                return _same_type(existing, name)
         if delay:
             run_at = utcnow() + timedelta(seconds=delay)
         elif run_at is not None and run_at.tzinfo is not None:
             run_at = run_at.astimezone(UTC).replace(tzinfo=None)
         job_id = ObjectId()
-        job = Job(
+        return Job(
             id=job_id,
             type=name,
             data=document,
@@ -132,26 +166,62 @@ class JobService:
             run_at=run_at,
             **limits,
         )
+
+    def _resolve_keys(self, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
+        """The answer (a job for each request) and the jobs to store: a key a stored job
+        has, or an earlier request of the same batch, resolves to that job."""
+        keys = [j.idempotency_key for j in jobs if j.idempotency_key != str(j.id)]
+        known = (
+            {j.idempotency_key: j for j in Job.objects(idempotency_key__in=keys)} if keys else {}
+        )
+        answer, new = [], []
+        for job in jobs:
+            existing = known.get(job.idempotency_key)
+            if existing is None:
+                known[job.idempotency_key] = job
+                new.append(job)
+                answer.append(job)
+            else:
+                answer.append(_same_type(existing, job.type))
+        return answer, new
+
+    def _store(self, new: list[Job], answer: list[Job]) -> None:
+        """Insert the new jobs and enqueue them; a key that a concurrent submission took
+        meanwhile resolves to its job. Removes what it stored if the queue is down."""
+        documents = [job.to_mongo().to_dict() for job in new]
         try:
-            job.save(force_insert=True)
-        except NotUniqueError:
-            existing = Job.objects(idempotency_key=idempotency_key).first()
+            duplicates = self.writer.insert(documents)
+        except Exception:
+            Job._get_collection().delete_many({"_id": {"$in": [j.id for j in new]}})
+            raise
+        for index in sorted(duplicates):
+            job = new[index]
+            existing = Job.objects(idempotency_key=job.idempotency_key).first()
             if existing is None:  # the other submission failed and was removed again
                 raise InvalidTransition(
                     "a job with this idempotency key was being submitted "
                     "at the same time and failed; submit again"
-                ) from None
-            return _same_type(existing, name)
+                )
+            answer[answer.index(job)] = _same_type(existing, job.type)
+        stored = [job for index, job in enumerate(new) if index not in duplicates]
         try:
-            self.queue.enqueue(job.queue, str(job.id), eta=run_at, priority=job.priority)
+            self._enqueue(stored)
         except Exception as exc:
-            job.delete()
+            Job._get_collection().delete_many({"_id": {"$in": [j.id for j in stored]}})
             raise QueueUnavailable(
                 f"the job queue is unavailable ({exc}); nothing was stored"
             ) from exc
-        self.stats.moved(name, None, job.state)
-        self.host.emit(job_event("queued", job))
-        return job
+        self.transitions.submitted(stored)
+
+    def _enqueue(self, jobs: list[Job]) -> None:
+        now_by_queue: dict[str, list[tuple[str, int]]] = {}
+        for job in jobs:
+            if job.run_at is None:
+                now_by_queue.setdefault(job.queue, []).append((str(job.id), job.priority))
+            else:
+                self.queue.enqueue(job.queue, str(job.id), eta=job.run_at, priority=job.priority)
+        for queue, messages in now_by_queue.items():
+            self.queue.enqueue_many(queue, messages)
 
     def get(self, job_id: str) -> Job:
         return find_job(job_id)
@@ -175,26 +245,15 @@ class JobService:
             raise InvalidTransition(
                 f"job is {job.state}; only dead or cancelled jobs can be retried"
             )
-        updated = Job.objects(id=job.id, state=job.state).modify(
-            new=True,
-            set__state=QUEUED,
-            set__max_attempts=job.attempt_count + job.retry_policy.get("max_attempts", 1),
-            set__cancel_requested=False,
-            set__error=None,
-            set__finished_at=None,
-            set__run_at=None,
-            set__updated_at=utcnow(),
-        )
+        updated = self.transitions.retry(job)
         if updated is None:
             raise InvalidTransition("job changed while being retried; reload and try again")
-        self.stats.moved(job.type, job.state, QUEUED)
         try:
             self.queue.enqueue(updated.queue, str(updated.id), priority=updated.priority)
         except Exception as exc:  # noqa: BLE001 - it is queued in MongoDB; the reconciler sends it
             log.warning(
                 "job %s: queue unavailable (%s); the reconciler will enqueue it", job.id, exc
             )
-        self.host.emit(job_event("queued", updated))
         return updated
 
     def retry_many(
@@ -233,19 +292,7 @@ class JobService:
         job = find_job(job_id)
         if job.state in FINAL:
             raise InvalidTransition(f"job is already {job.state}")
-        now = utcnow()
-        before = Job.objects(id=job.id, state__in=WAITING).modify(
-            set__state=CANCELLED, set__finished_at=now, set__updated_at=now
-        )
-        if before is not None:
-            self.stats.moved(job.type, before.state, CANCELLED)
-            updated = find_job(job_id)
-            self.host.emit(job_event("cancelled", updated))
-            return updated
-        updated = Job.objects(id=job.id, state__nin=FINAL).modify(
-            new=True, set__cancel_requested=True, set__updated_at=now
-        )
-        return updated or find_job(job_id)
+        return self.transitions.cancel(job) or find_job(job_id)
 
     def remove(self, job_id: str) -> None:
         """Delete a job's record; a waiting job is cancelled first, a running one refused."""
@@ -254,8 +301,7 @@ class JobService:
             job = self.cancel(job_id)
         if job.state not in FINAL:
             raise InvalidTransition("job is running; it was asked to stop, delete it once it has")
-        if Job.objects(id=job.id, state__in=FINAL).delete():
-            self.stats.moved(job.type, job.state, None)
+        self.transitions.remove(job)
 
 
 def _job_limits(
@@ -272,7 +318,7 @@ def _job_limits(
         most = f" and at most {job_type.timeout:g}" if job_type.timeout else ""
         problems["timeout"] = [f"must be above 0{most} seconds for job type '{job_type.name}'"]
     if problems:
-        raise InvalidJobData("the job asks for more than its type allows", problems)
+        raise InvalidSubmission("the job asks for more than its type allows", problems)
     return {
         "max_attempts": max_attempts or allowed,
         "timeout": timeout if timeout is not None else job_type.timeout,

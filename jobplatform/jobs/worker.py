@@ -24,9 +24,12 @@ from jobplatform import db
 from jobplatform.config import Settings
 from jobplatform.jobs.executor import Executor
 from jobplatform.jobs.heartbeat import Heartbeat
+from jobplatform.jobs.models import Job
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.reconciler import Reconciler
 from jobplatform.jobs.stats import StatsRecorder
+from jobplatform.jobs.transitions import JobTransitions
+from jobplatform.jobs.writer import GroupWriter
 from jobplatform.plugins.host import PluginHost
 
 log = logging.getLogger("jobplatform.worker")
@@ -34,6 +37,12 @@ log = logging.getLogger("jobplatform.worker")
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def record_running_after(settings: Settings) -> float:
+    """How long an attempt runs before it is recorded as running: well within its lease
+    and well before the reconciler would take its job for one whose message was lost."""
+    return min(1.0, settings.lease_seconds / 3, settings.requeue_after_seconds / 4)
 
 
 def run_worker(
@@ -49,9 +58,16 @@ def run_worker(
     threads = concurrency or settings.worker_concurrency
     me = worker_id()
     stats = StatsRecorder()
+    transitions = JobTransitions(host, stats, GroupWriter(Job._get_collection))
     executor: Executor | None = None
-    queue = JobQueue(settings, execute=lambda job_id: executor(job_id))
-    executor = Executor(host, queue, me, stats, lease_seconds=settings.lease_seconds)
+    queue = JobQueue(settings, execute=lambda job_id, requeued: executor(job_id, requeued))
+    executor = Executor(
+        transitions,
+        queue,
+        me,
+        lease_seconds=settings.lease_seconds,
+        record_running_after=record_running_after(settings),
+    )
     consumers = [
         Consumer(
             queue.huey(name),
@@ -71,7 +87,7 @@ def run_worker(
     heartbeat = Heartbeat(
         me, names, threads, lambda: sorted(executor.running), settings.heartbeat_seconds
     ).start()
-    reconciler = Reconciler(settings, host, queue, stats, owner=me).start()
+    reconciler = Reconciler(settings, transitions, queue, owner=me).start()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

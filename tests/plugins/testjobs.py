@@ -8,12 +8,19 @@ session's ordinary worker does not serve.
 - `test.hold`: creates the file `started` names (with the attempt number), then waits until
   the file `release` names exists, or until it is cancelled; so a test decides when it ends.
 - `test.touch`: appends a line to the file `path` names: proof that the job ran.
+
+Every processor run also adds one to the job's count in the Redis hash that
+TESTJOBS_EXECUTIONS names (`redis://host:port/db#hash`; the chaos tests point it at a Redis
+they do not break), so a test knows how often each job really ran.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+
+from redis import Redis
 
 from jobplatform.plugins.context import JobContext, PermanentError
 from jobplatform.plugins.hookspecs import hookimpl
@@ -23,6 +30,22 @@ QUEUE = "tests"
 FAST_RETRIES = RetryPolicy(
     max_attempts=4, initial_delay=0.5, backoff_factor=2.0, max_delay=1.5, jitter=0.2
 )
+
+
+def count_execution(ctx: JobContext) -> None:
+    where = os.environ.get("TESTJOBS_EXECUTIONS")
+    if where:
+        uri, key = where.rsplit("#", 1)
+        Redis.from_url(uri).hincrby(key, ctx.job_id)
+
+
+def counted(processor):
+    def run(ctx: JobContext):
+        count_execution(ctx)
+        return processor(ctx)
+
+    run.__name__ = processor.__name__
+    return run
 
 
 def noop(ctx: JobContext) -> dict:
@@ -44,6 +67,8 @@ def hold(ctx: JobContext) -> dict:
     release = Path(ctx.data["release"])
     while not release.exists() and not ctx.cancelled:
         time.sleep(0.02)  # a job's own work: polling for the test's signal
+    if ctx.data.get("done"):
+        Path(ctx.data["done"]).touch()
     return {"released": release.exists()}
 
 
@@ -57,10 +82,10 @@ def touch(ctx: JobContext) -> dict:
 def register_job_types(settings: dict) -> list[JobType]:
     path = {"type": "string", "required": True}
     return [
-        JobType(name="test.noop", processor=noop, schema={}, queue=QUEUE),
+        JobType(name="test.noop", processor=counted(noop), schema={}, queue=QUEUE),
         JobType(
             name="test.flaky",
-            processor=flaky,
+            processor=counted(flaky),
             queue=QUEUE,
             retry=FAST_RETRIES,
             schema={"fail_times": {"type": "integer", "min": 0, "required": True}},
@@ -70,10 +95,10 @@ def register_job_types(settings: dict) -> list[JobType]:
         ),
         JobType(
             name="test.hold",
-            processor=hold,
+            processor=counted(hold),
             queue=QUEUE,
             retry=FAST_RETRIES,
-            schema={"started": path, "release": path},
+            schema={"started": path, "release": path, "done": {"type": "string"}},
         ),
-        JobType(name="test.touch", processor=touch, queue=QUEUE, schema={"path": path}),
+        JobType(name="test.touch", processor=counted(touch), queue=QUEUE, schema={"path": path}),
     ]

@@ -1,0 +1,199 @@
+"""Group commit: one thread writes to the jobs collection what many threads hand it.
+
+Each executor thread (or request thread) hands the writer a guarded update or a document
+to insert and waits until it is stored. The writer thread takes everything handed to it
+while its previous command ran and sends it as one command: at low load a write goes out
+at once, at high load one command carries many (at most `MAX_BATCH` statements).
+
+An update is guarded (its filter names the state it expects), so a write that no longer
+applies matches nothing. A batch answers only how many of its updates matched; when that
+falls short, the writer reads the batch's documents back and asks each write whether it
+landed (`Update.landed`). A connection failure is retried until the write's deadline: the
+guard makes a retry safe, and `landed` tells a write that went through before its answer
+was lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import InsertOne, UpdateOne
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError, ConnectionFailure
+
+log = logging.getLogger("jobplatform.writer")
+
+# Statements in one command. FerretDB 1.24 hangs on an update command of 100 or more
+# (README, "FerretDB"); on MongoDB a batch of 50 costs little more than one update.
+MAX_BATCH = 50
+DUPLICATE_KEY = 11000
+
+
+class WriteFailed(Exception):
+    """MongoDB could not be reached before the write's deadline."""
+
+
+@dataclass(eq=False)
+class _Pending:
+    deadline: float
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+    def finish(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.done.set()
+
+
+@dataclass(eq=False)
+class Update(_Pending):
+    """One guarded update of one document; `landed(doc)` tells, from the document as it is
+    now (None if it is gone), whether this update is the one that changed it."""
+
+    filter: dict[str, Any] = field(default_factory=dict)
+    change: dict[str, Any] = field(default_factory=dict)
+    landed: Callable[[dict[str, Any] | None], bool] = lambda doc: False
+    applied: bool = False
+
+
+@dataclass(eq=False)
+class Insert(_Pending):
+    """Documents to insert; `duplicates` holds the indexes refused by a unique index."""
+
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: set[int] = field(default_factory=set)
+
+
+class GroupWriter:
+    """Writes updates and inserts for every thread of this process through one thread."""
+
+    def __init__(self, collection: Callable[[], Collection]):
+        self._collection = collection
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.commands = 0  # commands sent, for benchmarks
+
+    def update(
+        self,
+        filter: dict[str, Any],
+        change: dict[str, Any],
+        landed: Callable[[dict[str, Any] | None], bool],
+        *,
+        retry_for: float = 0.0,
+    ) -> bool:
+        """Apply one guarded update; True if it changed the document, False if the guard
+        refused. Raises WriteFailed if MongoDB stayed unreachable for `retry_for` seconds."""
+        write = Update(
+            deadline=time.monotonic() + retry_for, filter=filter, change=change, landed=landed
+        )
+        self._submit(write)
+        return write.applied
+
+    def insert(self, documents: list[dict[str, Any]]) -> set[int]:
+        """Insert documents (any order); return the indexes a unique index refused. A
+        connection failure is raised, not retried: the caller learns nothing was stored
+        or may have been (as with any insert whose answer is lost)."""
+        write = Insert(deadline=time.monotonic(), documents=documents)
+        self._submit(write)
+        return write.duplicates
+
+    def _submit(self, write: _Pending) -> None:
+        self._start()
+        self._queue.put(write)
+        write.done.wait()
+        if write.error is not None:
+            raise write.error
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._run, name="group-writer", daemon=True
+                    )
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            inserts = [w for w in batch if isinstance(w, Insert)]
+            updates = [w for w in batch if isinstance(w, Update)]
+            if inserts:
+                self._insert(inserts)
+            if updates:
+                self._update(updates)
+
+    def _insert(self, writes: list[Insert]) -> None:
+        ops, owners = [], []
+        for write in writes:
+            for index, document in enumerate(write.documents):
+                ops.append(InsertOne(document))
+                owners.append((write, index))
+        try:
+            for start in range(0, len(ops), MAX_BATCH):
+                self._bulk(ops[start : start + MAX_BATCH], owners[start : start + MAX_BATCH])
+        except Exception as exc:  # noqa: BLE001 - handed to each waiting thread
+            for write in writes:
+                write.finish(exc)
+            return
+        for write in writes:
+            write.finish()
+
+    def _bulk(self, ops: list[InsertOne], owners: list[tuple[Insert, int]]) -> None:
+        self.commands += 1
+        try:
+            self._collection().bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                if error.get("code") != DUPLICATE_KEY:
+                    raise
+                write, index = owners[error["index"]]
+                write.duplicates.add(index)
+
+    def _update(self, writes: list[Update]) -> None:
+        pending = list(writes)
+        while pending:
+            try:
+                self.commands += 1
+                result = self._collection().bulk_write(
+                    [UpdateOne(w.filter, w.change) for w in pending], ordered=False
+                )
+                if result.matched_count == len(pending):
+                    for write in pending:
+                        write.applied = True
+                else:
+                    self._which_landed(pending)
+            except ConnectionFailure as exc:
+                now = time.monotonic()
+                for write in [w for w in pending if now >= w.deadline]:
+                    write.finish(WriteFailed(f"MongoDB unreachable: {exc}"))
+                pending = [w for w in pending if not w.done.is_set()]
+                if pending:
+                    log.warning("could not write %d job updates (%s); retrying", len(pending), exc)
+                    time.sleep(0.5)
+                continue
+            except Exception as exc:  # noqa: BLE001 - handed to each waiting thread
+                for write in pending:
+                    write.finish(exc)
+                return
+            for write in pending:
+                write.finish()
+            return
+
+    def _which_landed(self, writes: list[Update]) -> None:
+        ids = [w.filter["_id"] for w in writes]
+        self.commands += 1
+        docs = {doc["_id"]: doc for doc in self._collection().find({"_id": {"$in": ids}})}
+        for write in writes:
+            write.applied = write.landed(docs.get(write.filter["_id"]))
