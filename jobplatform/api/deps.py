@@ -3,7 +3,8 @@
 A caller shows either an access token (JWT from `POST /api/login`) or a long-lived API
 token (`jpt_...`). Every request looks up, in MongoDB, the login session or the API token:
 logout, a new password and disabling a user revoke sessions, and disabling suspends the
-user's API tokens, so each takes effect at once; one lookup a request keeps this cheap.
+user's API tokens, so each takes effect at once; one lookup a request keeps this cheap
+(the session and the API token carry their user's current role, so nothing else is read).
 Each token is then counted against the API rate limit.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 
 from jobplatform.api.errors import ApiError
-from jobplatform.auth.api_tokens import find_unrevoked_token
+from jobplatform.auth.api_tokens import effective_role, find_unrevoked_token
 from jobplatform.auth.ratelimit import Limited
 from jobplatform.auth.sessions import active_session
 from jobplatform.auth.tokens import API_TOKEN_PREFIX, InvalidToken, read_access_token
@@ -53,7 +54,7 @@ def _from_api_token(token: str) -> Principal:
         )
     return Principal(
         username=record.created_by,
-        role=record.role,
+        role=effective_role(record),
         key=f"token:{record.id}",
         token_name=record.name,
     )

@@ -130,13 +130,18 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     return sorted(allowed)
 
 
+# every method a client may send, TRACE and OPTIONS included (a CORS preflight is answered
+# before routing, by the CORS middleware, when CORS_ORIGINS is set)
+UNKNOWN_ENDPOINT_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "OPTIONS")
+
+
 def unknown_endpoint_router() -> APIRouter:
     """Answers /api/* paths no other route takes, in the envelope (404, or 405 naming the
     allowed methods), instead of the admin app's HTML page. Include it after every API
     router."""
     router = APIRouter(include_in_schema=False)
 
-    @router.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    @router.api_route("/api/{path:path}", methods=[*UNKNOWN_ENDPOINT_METHODS])
     async def unknown_endpoint(request: Request, path: str):
         allowed = _allowed_methods(request.app, request.url.path)
         if allowed:

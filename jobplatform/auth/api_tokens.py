@@ -3,6 +3,10 @@
 The token itself is shown once, at creation; only its SHA-256 digest is stored. Tokens are
 listed (by name, role and a short prefix) and revoked; a revoked token stops at once, and
 a token is suspended while the admin who created it is disabled.
+
+A token never acts above its creator's current role: its effective role is the lower of
+its own and the creator's. The creator's role and disabled flag are kept on each of their
+tokens (written when either changes), so checking a request is one lookup by digest.
 """
 
 from __future__ import annotations
@@ -10,11 +14,12 @@ from __future__ import annotations
 from mongoengine import BooleanField, DateTimeField, Document, StringField
 
 from jobplatform.auth.tokens import API_TOKEN_PREFIX, digest, new_opaque_token
-from jobplatform.auth.users import ROLES, AccountError, UserExists, UserNotFound
+from jobplatform.auth.users import ROLES, AccountError, User, UserExists, UserNotFound
 from jobplatform.db import parse_object_id
 from jobplatform.jobs.models import utcnow
 
 SHOWN_PREFIX = len(API_TOKEN_PREFIX) + 6
+RANK = {role: rank for rank, role in enumerate(reversed(ROLES))}  # viewer 0 .. admin 2
 
 
 class ApiToken(Document):
@@ -32,6 +37,7 @@ class ApiToken(Document):
     created_at = DateTimeField(default=utcnow)
     revoked_at = DateTimeField()
     creator_disabled = BooleanField(default=False)
+    creator_role = StringField(choices=ROLES)  # the creator's current role (unset: older token)
 
     def describe(self) -> dict:
         return {
@@ -59,7 +65,9 @@ def create_api_token(name: str, role: str, created_by: str) -> tuple[ApiToken, s
         prefix=token[:SHOWN_PREFIX],
         created_by=created_by,
     ).save()
-    return record, token
+    # read after the token exists: any later change of the creator is written into it too
+    _record_creator(record, created_by)
+    return record.reload(), token
 
 
 def list_api_tokens() -> list[ApiToken]:
@@ -76,13 +84,41 @@ def revoke_api_token(token_id: str) -> ApiToken:
 
 
 def find_unrevoked_token(token: str) -> ApiToken | None:
-    """The token's record unless it is unknown or revoked (check `creator_disabled`)."""
-    return (
+    """The token's record unless it is unknown or revoked (check `creator_disabled`, and
+    act as `effective_role`). One lookup by the unique digest index."""
+    record = (
         ApiToken.objects(token_digest=digest(token), revoked_at=None)
-        .only("name", "role", "created_by", "creator_disabled")
+        .only("name", "role", "created_by", "creator_disabled", "creator_role")
         .first()
+    )
+    if record is not None and record.creator_role is None:
+        _record_creator(record, record.created_by)  # a token made before the field existed
+        record.reload()
+    return record
+
+
+def effective_role(record: ApiToken) -> str:
+    """What the token may do: its own role, capped by its creator's current role."""
+    creator = record.creator_role or "viewer"
+    return min(record.role, creator, key=RANK.__getitem__)
+
+
+def _record_creator(record: ApiToken, username: str) -> None:
+    user = User.objects(username=username).only("role", "disabled").first()
+    if user is None:  # the creator no longer exists: the token acts for no one
+        ApiToken.objects(id=record.id).update(
+            set__creator_role="viewer", set__creator_disabled=True
+        )
+        return
+    ApiToken.objects(id=record.id).update(
+        set__creator_role=user.role, set__creator_disabled=user.disabled
     )
 
 
 def suspend_tokens_of(username: str, disabled: bool) -> None:
     ApiToken.objects(created_by=username).update(set__creator_disabled=disabled)
+
+
+def set_creator_role(username: str, role: str) -> None:
+    """Written when a user's role changes: their tokens act at most with `role` at once."""
+    ApiToken.objects(created_by=username).update(set__creator_role=role)

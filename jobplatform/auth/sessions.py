@@ -3,7 +3,8 @@
 Access tokens name their session; logging out, changing the password or disabling the
 user revokes it, so its access tokens stop working at once. The session keeps the user's
 role (updated when the role changes), so checking a request takes one lookup. Refreshing
-rotates the refresh token: the old one cannot be used again.
+rotates the refresh token: the old one cannot be used again, even by refreshes racing each
+other (see `rotate`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bson import ObjectId
-from mongoengine import DateTimeField, Document, StringField
+from mongoengine import DateTimeField, Document, ObjectIdField, StringField
+from mongoengine.errors import NotUniqueError
 
 from jobplatform.auth.tokens import REFRESH_TOKEN_PREFIX, digest, new_opaque_token
 from jobplatform.db import parse_object_id
@@ -28,9 +30,21 @@ class LoginSession(Document):
     username = StringField(required=True)
     role = StringField(required=True)
     refresh_digest = StringField(required=True)
+    spent_digest = StringField()  # the refresh token swapped last (see `rotate`)
     created_at = DateTimeField(default=utcnow)
     expires_at = DateTimeField(required=True)
     revoked_at = DateTimeField()
+
+
+class SpentRefreshToken(Document):
+    """A refresh token that was swapped: its digest is the key (`_id`), so only one swap
+    can insert it. A session keeps only its latest (`LoginSession.spent_digest`)."""
+
+    meta = {"collection": "spent_refresh_tokens", "auto_create_index": False}
+
+    id = StringField(primary_key=True)
+    session_id = ObjectIdField(required=True)
+    spent_at = DateTimeField(default=utcnow)
 
 
 def open_session(username: str, role: str, ttl_seconds: int) -> tuple[LoginSession, str]:
@@ -46,14 +60,32 @@ def open_session(username: str, role: str, ttl_seconds: int) -> tuple[LoginSessi
 
 
 def rotate(refresh_token: str) -> tuple[LoginSession, str] | None:
-    """Swap a valid refresh token for a new one; None when it is unknown, used or expired."""
+    """Swap a valid refresh token for a new one; None when it is unknown, used or expired.
+
+    Of refreshes racing with one token exactly one wins: the swap is decided by inserting
+    the token's digest as a unique key, which the store does atomically (FerretDB applies
+    an update by reading the document and writing it back, so a conditional update alone
+    lets two racers both succeed there).
+    """
+    old = digest(refresh_token)
+    session = (
+        LoginSession.objects(refresh_digest=old, revoked_at=None, expires_at__gt=utcnow())
+        .only("id", "spent_digest")
+        .first()
+    )
+    if session is None:
+        return None
+    try:
+        SpentRefreshToken(id=old, session_id=session.id).save(force_insert=True)
+    except NotUniqueError:
+        return None  # another refresh with this token won
     new_token = new_opaque_token(REFRESH_TOKEN_PREFIX)
-    session = LoginSession.objects(
-        refresh_digest=digest(refresh_token),
-        revoked_at=None,
-        expires_at__gt=utcnow(),
-    ).modify(new=True, set__refresh_digest=digest(new_token))
-    return (session, new_token) if session else None
+    rotated = LoginSession.objects(id=session.id, refresh_digest=old, revoked_at=None).modify(
+        new=True, set__refresh_digest=digest(new_token), set__spent_digest=old
+    )
+    if session.spent_digest:  # the one before can no longer race: the session moved on twice
+        SpentRefreshToken.objects(id=session.spent_digest).delete()
+    return (rotated, new_token) if rotated else None
 
 
 def active_session(session_id: str) -> LoginSession | None:

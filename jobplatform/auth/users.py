@@ -2,9 +2,17 @@
 
 Roles: `admin` (everything, including users and API tokens), `operator` (submit, retry,
 cancel and delete jobs) and `viewer` (read only).
+
+Usernames are normalised (surrounding spaces stripped, lower-cased) wherever one comes in:
+creating, logging in, looking up. So `Admin` and `admin` are one account, and creating a
+name that differs from an existing one only in case is refused.
 """
 
 from __future__ import annotations
+
+import re
+import secrets
+from functools import cache
 
 from mongoengine import BooleanField, DateTimeField, Document, StringField
 from mongoengine.errors import NotUniqueError
@@ -17,6 +25,7 @@ ROLES = ("admin", "operator", "viewer")
 ADMIN = "admin"
 MIN_PASSWORD_LENGTH = 10
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+USERNAME_RULE = "1-64 letters, digits or . _ @ -, starting with a letter or digit"
 
 
 class User(Document):
@@ -57,13 +66,43 @@ class WeakPassword(AccountError):
     code = "validation_failed"
 
 
+class InvalidUsername(AccountError):
+    code = "validation_failed"
+
+
 class LoginFailed(Exception):
     """Unknown user, wrong password or disabled account (one message for all three)."""
 
 
+@cache
+def _dummy_hash() -> str:
+    """Checked when the username is unknown or disabled, so a wrong username costs what a
+    wrong password costs and the answer's timing does not tell which usernames exist."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def normalize_username(username: str) -> str:
+    """The one spelling a username is stored and looked up under."""
+    return username.strip().lower()
+
+
+def _find_user(username: str) -> User | None:
+    """The user `username` names, in any case; one indexed lookup for names stored
+    normalised (a case-insensitive match only finds an account made before that)."""
+    name = normalize_username(username)
+    user = User.objects(username=name).first()
+    if user is None and re.fullmatch(USERNAME_PATTERN, name):
+        pattern = {"$regex": f"^{re.escape(name)}$", "$options": "i"}
+        user = User.objects(__raw__={"username": pattern}).first()
+    return user
+
+
 def authenticate(username: str, password: str) -> User:
-    user = User.objects(username=username).first()
-    if user is None or user.disabled or not verify_password(password, user.password_hash):
+    user = _find_user(username)
+    if user is None or user.disabled:
+        verify_password(password, _dummy_hash())  # the same work as for a real account
+        raise LoginFailed("invalid username or password")
+    if not verify_password(password, user.password_hash):
         raise LoginFailed("invalid username or password")
     return user
 
@@ -87,7 +126,7 @@ def check_password_strength(password: str) -> None:
 
 
 def get_user(username: str) -> User:
-    user = User.objects(username=username).first()
+    user = _find_user(username)
     if user is None:
         raise UserNotFound(f"no user named '{username}'")
     return user
@@ -98,13 +137,21 @@ def list_users() -> list[User]:
 
 
 def create_user(username: str, password: str, role: str) -> User:
+    """Create a user under the normalised `username`; refused when a user of that name
+    exists in any case."""
+    name = normalize_username(username)
+    if not re.fullmatch(USERNAME_PATTERN, name):
+        raise InvalidUsername(f"'{username}' is not a username: use {USERNAME_RULE}")
     if role not in ROLES:
         raise AccountError(f"unknown role '{role}'; use one of {', '.join(ROLES)}")
     check_password_strength(password)
+    existing = _find_user(name)
+    if existing is not None:
+        raise UserExists(f"a user named '{existing.username}' already exists")
     try:
-        return User(username=username, password_hash=hash_password(password), role=role).save()
+        return User(username=name, password_hash=hash_password(password), role=role).save()
     except NotUniqueError:
-        raise UserExists(f"a user named '{username}' already exists") from None
+        raise UserExists(f"a user named '{name}' already exists") from None
 
 
 def set_password(username: str, password: str) -> User:
@@ -114,15 +161,16 @@ def set_password(username: str, password: str) -> User:
     check_password_strength(password)
     user = get_user(username)
     user.update(set__password_hash=hash_password(password))
-    revoke_user_sessions(username)
+    revoke_user_sessions(user.username)
     return user.reload()
 
 
 def update_user(username: str, *, role: str | None = None, disabled: bool | None = None) -> User:
     """Change a role or disable/enable. Disabling ends the user's sessions and suspends the
-    API tokens they created, at once; enabling lifts the suspension. A new role applies to
-    open sessions at once."""
-    from jobplatform.auth.api_tokens import suspend_tokens_of
+    API tokens they created, at once; enabling lifts the suspension. A new role applies at
+    once to open sessions and caps the API tokens the user created (a token never acts
+    above its creator's current role)."""
+    from jobplatform.auth.api_tokens import set_creator_role, suspend_tokens_of
     from jobplatform.auth.sessions import revoke_user_sessions, set_sessions_role
 
     user = get_user(username)
@@ -136,9 +184,10 @@ def update_user(username: str, *, role: str | None = None, disabled: bool | None
     if changes:
         user.update(**changes)
     if role is not None:
-        set_sessions_role(username, role)
+        set_sessions_role(user.username, role)
+        set_creator_role(user.username, role)
     if disabled is not None:
-        suspend_tokens_of(username, disabled)
+        suspend_tokens_of(user.username, disabled)
     if disabled:
-        revoke_user_sessions(username)
+        revoke_user_sessions(user.username)
     return user.reload()

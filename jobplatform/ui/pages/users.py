@@ -6,14 +6,12 @@ Every handler checks the admin role on the server and calls the same account fun
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from nicegui import ui
 
 from jobplatform.auth.users import (
     ROLES,
-    USERNAME_PATTERN,
     AccountError,
     create_user,
     list_users,
@@ -131,14 +129,7 @@ def register(services: Services) -> None:
                         ui.button("Cancel", on_click=dialog.close).props("flat")
                 dialog.open()
 
-            async def add() -> None:
-                if not re.fullmatch(USERNAME_PATTERN, name.value or ""):
-                    ui.notify(
-                        "A username is 1-64 letters, digits or . _ @ -, starting with a "
-                        "letter or digit.",
-                        type="negative",
-                    )
-                    return
+            async def add() -> None:  # the core normalises and checks the name
                 if await _admin_action(
                     f"create user '{name.value}'",
                     create_user,
