@@ -1,10 +1,16 @@
 """Throughput, latency and memory of the job engine, against plain Huey on the same Redis.
 
-1. Platform: submits N no-op jobs through `JobService.submit` (schema check, MongoDB
-   insert, Huey message) and times until all N are `succeeded` in MongoDB, with W
-   worker processes (`jobplatform worker --queues bench --concurrency C`).
+1. Platform: submits N no-op jobs through `JobService.submit_many` in batches of 500
+   (schema check, one MongoDB insert and one Redis command a batch) and times until all
+   N are `succeeded` in MongoDB, with W worker processes (`jobplatform worker --queues
+   bench --concurrency C`). The end is read from the workers' metrics (a job counts as
+   succeeded there once its outcome is stored) and then checked with one count in
+   MongoDB. The MongoDB commands every process sent during the run (their
+   `jobplatform_mongodb_commands_total`) are printed per job. Submission alone is timed
+   too, through `submit_many` and through `submit` one job at a time.
 2. Baseline: the same N no-op tasks through plain Huey (`huey_consumer`, W processes of
-   C threads) on the same Redis, timed until all have run.
+   C threads, and with --huey-processes W processes of Huey's process workers) on the
+   same Redis, timed until all have run.
 3. Latency: a trickle of single jobs, one at a time: submit-to-start (`created_at` to the
    claim's `started_at`, both stamped by this machine's clock) p50 and p99.
 4. Memory: each worker's resident memory at start and after `--rss-jobs` more jobs. To
@@ -14,8 +20,9 @@
 Starts a private Redis and FerretDB unless --redis-uri / --mongo-uri name servers. Prints
 figures; asserts nothing.
 
-    .venv/bin/python bench/throughput.py [--jobs 2000] [--workers 2] [--concurrency 4]
-        [--trickle 100] [--rss-jobs 100000] [--mongo-uri URI] [--redis-uri URI]
+    .venv/bin/python bench/throughput.py [--jobs 4000] [--workers 2] [--concurrency 4]
+        [--huey-processes 4] [--trickle 100] [--rss-jobs 100000] [--mongo-uri URI]
+        [--redis-uri URI]
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 from redis import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +44,15 @@ sys.path.insert(0, str(ROOT))
 
 from jobplatform import db  # noqa: E402
 from jobplatform.config import load_settings  # noqa: E402
-from jobplatform.devservices import FerretDB, RedisServer  # noqa: E402
+from jobplatform.devservices import FerretDB, RedisServer, free_port  # noqa: E402
 from jobplatform.jobs.models import FINAL, Job  # noqa: E402
 from jobplatform.jobs.queue import JobQueue  # noqa: E402
 from jobplatform.jobs.service import JobService  # noqa: E402
 from jobplatform.services import load_host  # noqa: E402
 
 JOB_TYPE = "bench.noop"
+BATCH = 500
+WRITES = ("insert", "update", "delete", "findAndModify")
 
 
 def rss_mb(pid: int) -> float:
@@ -82,18 +92,73 @@ def succeeded() -> int:
     return Job.objects(type=JOB_TYPE, state="succeeded").count()
 
 
-def platform_run(jobs: JobService, n: int) -> tuple[float, float]:
-    """Submit n jobs; return (submit seconds, end-to-end seconds)."""
+def scrape(port: int) -> dict[str, float]:
+    """A worker's metrics: {"name{labels}": value}."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+def worker_counts(ports: list[int]) -> tuple[float, dict[str, float]]:
+    """Jobs the workers have stored as succeeded, and the MongoDB commands they sent."""
+    done, commands = 0.0, {}
+    for port in ports:
+        for name, value in scrape(port).items():
+            if name.startswith("jobplatform_jobs_succeeded_total"):
+                done += value
+            elif name.startswith("jobplatform_mongodb_commands_total"):
+                command = name.split('command="')[1].split('"')[0]
+                commands[command] = commands.get(command, 0) + value
+    return done, commands
+
+
+def submit_all(jobs: JobService, n: int) -> None:
+    for start in range(0, n, BATCH):
+        jobs.submit_many([{"name": JOB_TYPE, "data": {}}] * min(BATCH, n - start))
+
+
+def platform_run(jobs: JobService, n: int, ports: list[int]) -> tuple[float, float, dict]:
+    """Submit n jobs in batches; return (submit seconds, end-to-end seconds, commands
+    sent by every process)."""
+    before_done, before = worker_counts(ports)
+    mine = db.COMMANDS.counts()
+    start = time.perf_counter()
+    submit_all(jobs, n)
+    submitted = time.perf_counter()
+    done = wait_for(
+        lambda: worker_counts(ports)[0] - before_done >= n, 3600, f"{n} jobs", every=0.05
+    )
+    stored = succeeded()
+    if stored < n:
+        raise SystemExit(f"the workers counted {n} jobs but MongoDB holds {stored} succeeded")
+    _, after = worker_counts(ports)
+    sent = {
+        k: after.get(k, 0) - before.get(k, 0) + db.COMMANDS.counts().get(k, 0) - mine.get(k, 0)
+        for k in set(after) | set(db.COMMANDS.counts())
+    }
+    sent["count"] = sent.get("count", 0) - 1  # the check above is the benchmark's own
+    return submitted - start, done - start, sent
+
+
+def submit_one_by_one(jobs: JobService, n: int) -> float:
     start = time.perf_counter()
     for _ in range(n):
         jobs.submit(JOB_TYPE, {})
-    submitted = time.perf_counter()
-    done = wait_for(lambda: succeeded() >= n, 3600, f"{n} jobs to succeed")
-    return submitted - start, done - start
+    return time.perf_counter() - start
 
 
 def plain_huey_run(
-    redis_uri: str, env: dict[str, str], tmp: Path, n: int, workers: int, concurrency: int
+    redis_uri: str,
+    env: dict[str, str],
+    tmp: Path,
+    n: int,
+    workers: int,
+    concurrency: int,
+    kind: str = "thread",
 ) -> float:
     os.environ["BENCH_REDIS_URI"] = redis_uri
     from bench.plain_huey import DONE_KEY, huey, noop
@@ -110,11 +175,11 @@ def plain_huey_run(
                 "-w",
                 str(concurrency),
                 "-k",
-                "thread",
+                kind,
                 "-q",
             ],
             {**env, "BENCH_REDIS_URI": redis_uri},
-            tmp / f"huey-{i}.log",
+            tmp / f"huey-{kind}-{i}.log",
             None,
         )
         for i in range(workers)
@@ -155,8 +220,7 @@ def memory_run(jobs: JobService, total: int, batch: int = 500) -> float:
     done = 0
     while done < total:
         n = min(batch, total - done)
-        for _ in range(n):
-            jobs.submit(JOB_TYPE, {})
+        submit_all(jobs, n)
         wait_for(lambda n=n: succeeded() >= n, 3600, "a memory batch")
         Job.objects(type=JOB_TYPE, state__in=FINAL).delete()
         done += n
@@ -171,9 +235,12 @@ def percentile(values: list[float], p: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=4000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--huey-processes", type=int, default=4, help="plain Huey with N process workers"
+    )
     parser.add_argument("--trickle", type=int, default=100)
     parser.add_argument("--rss-jobs", type=int, default=100_000)
     parser.add_argument("--mongo-uri")
@@ -212,6 +279,7 @@ def main() -> None:
         "PYTHONPATH": str(ROOT),
     }
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()}", flush=True)
+    ports = [free_port() for _ in range(args.workers)]
     workers = [
         spawn(
             [
@@ -224,28 +292,46 @@ def main() -> None:
                 "--concurrency",
                 str(args.concurrency),
             ],
-            env,
+            {**env, "WORKER_METRICS_PORT": str(ports[i])},
             tmp / f"worker-{i}.log",
             "ready",
         )
         for i in range(args.workers)
     ]
     try:
-        submit_s, platform_s = platform_run(jobs, args.jobs)
+        submit_s, platform_s, sent = platform_run(jobs, args.jobs, ports)
         platform_rate = args.jobs / platform_s
         print(
             f"platform: {args.jobs} jobs, {args.workers} workers x {args.concurrency} "
-            f"threads: {platform_rate:.0f} jobs/s end to end (submitting alone: "
-            f"{args.jobs / submit_s:.0f}/s)",
+            f"threads: {platform_rate:.0f} jobs/s end to end (submitting alone, "
+            f"submit_many in batches of {BATCH}: {args.jobs / submit_s:.0f}/s)",
             flush=True,
         )
-        huey_s = plain_huey_run(args.redis_uri, env, tmp, args.jobs, args.workers, args.concurrency)
-        huey_rate = args.jobs / huey_s
+        writes = sum(v for k, v in sent.items() if k in WRITES)
         print(
-            f"plain Huey: {huey_rate:.0f} tasks/s; platform / Huey = "
-            f"{platform_rate / huey_rate:.2f}",
+            f"MongoDB commands per job: {sum(sent.values()) / args.jobs:.3f}, of them writes "
+            f"{writes / args.jobs:.3f} ("
+            + ", ".join(f"{k} {v / args.jobs:.3f}" for k, v in sorted(sent.items()) if v)
+            + ")",
             flush=True,
         )
+        Job.objects(type=JOB_TYPE, state__in=FINAL).delete()
+        single = min(args.jobs, 1000)
+        single_s = submit_one_by_one(jobs, single)
+        wait_for(lambda: succeeded() >= single, 3600, "the single submissions")
+        print(f"submitting one at a time (JobService.submit): {single / single_s:.0f}/s")
+        for kind, count, threads in (
+            ("thread", args.workers, args.concurrency),
+            ("process", 1, args.huey_processes),
+        ):
+            huey_s = plain_huey_run(args.redis_uri, env, tmp, args.jobs, count, threads, kind)
+            huey_rate = args.jobs / huey_s
+            print(
+                f"plain Huey (RedisHuey, {count} x huey_consumer -k {kind} -w {threads}): "
+                f"{huey_rate:.0f} tasks/s; "
+                f"platform / Huey = {platform_rate / huey_rate:.2f}",
+                flush=True,
+            )
         Job.objects(type=JOB_TYPE, state__in=FINAL).delete()
         latencies = trickle(jobs, args.trickle)
         print(

@@ -13,6 +13,7 @@ from jobplatform.jobs.models import Job, utcnow
 from jobplatform.jobs.query import COUNT_CAP
 from tests.api_app import app_client, bearer, login
 from tests.conftest import ADMIN_PASSWORD
+from tests.helpers import wait_until
 from tests.test_submit_validation import queued_messages
 
 
@@ -328,3 +329,19 @@ def test_unknown_api_path_is_404_in_the_envelope(client):
 def test_time_filters_beyond_what_ids_can_hold_are_answered(client, moment):
     for bound in ("created_after", "created_before"):
         assert client.get("/api/jobs", params={bound: moment}).status_code == 200
+
+
+def test_a_first_page_filtered_by_state_and_type_takes_its_total_from_the_counters(client):
+    def counted() -> int:
+        return client.get("/api/stats").json()["by_type"].get("sendEmail", {}).get("queued", 0)
+
+    before = counted()
+    response = client.post("/api/jobs/batch", json={"jobs": [email() for _ in range(3)]})
+    assert response.status_code == 201, response.text
+    wait_until(lambda: counted() == before + 3, message="the counters to hold the batch")
+    stored("queued", "uncounted")  # written past the engine: the counters do not know it
+
+    body = client.get("/api/jobs", params={"state": "queued", "name": "sendEmail", "limit": 1})
+    page = body.json()
+    assert page["total"] == before + 3 and page["total_capped"] is False
+    assert page["next_cursor"] and len(page["jobs"]) == 1

@@ -1,4 +1,6 @@
-"""Group commit: one thread writes to the jobs collection what many threads hand it.
+"""Grouped database calls: one thread sends to the jobs collection what many threads hand
+it, as one command. `GroupWriter` is group commit for writes, `GroupReader` the same for
+reads by id.
 
 Each executor thread (or request thread) hands the writer a guarded update or a document
 to insert and waits until it is stored. The writer thread takes everything handed to it
@@ -32,6 +34,7 @@ log = logging.getLogger("jobplatform.writer")
 # Statements in one command. FerretDB 1.24 hangs on an update command of 100 or more
 # (README, "FerretDB"); on MongoDB a batch of 50 costs little more than one update.
 MAX_BATCH = 50
+INSERT_BATCH = 1000  # documents in one insert command (inserts do not hang FerretDB)
 DUPLICATE_KEY = 11000
 
 
@@ -62,6 +65,14 @@ class Update(_Pending):
 
 
 @dataclass(eq=False)
+class Read(_Pending):
+    """A read of one document by id; `document` is None when no document matched."""
+
+    filter: dict[str, Any] = field(default_factory=dict)
+    document: dict[str, Any] | None = None
+
+
+@dataclass(eq=False)
 class Insert(_Pending):
     """Documents to insert; `duplicates` holds the indexes refused by a unique index."""
 
@@ -69,15 +80,97 @@ class Insert(_Pending):
     duplicates: set[int] = field(default_factory=set)
 
 
-class GroupWriter:
-    """Writes updates and inserts for every thread of this process through one thread."""
+class _Batcher:
+    """A thread that takes what other threads hand it in batches and answers each."""
+
+    name = "batcher"
 
     def __init__(self, collection: Callable[[], Collection]):
         self._collection = collection
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.commands = 0  # commands sent, for benchmarks
+
+    def _submit(self, item: _Pending) -> None:
+        self._start()
+        self._queue.put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+
+    def _start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._lock:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                    self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._flush(batch)
+            except Exception as exc:  # noqa: BLE001 - handed to each waiting thread
+                for item in batch:
+                    if not item.done.is_set():
+                        item.finish(exc)
+
+    def _flush(self, batch: list[_Pending]) -> None:
+        raise NotImplementedError
+
+
+class GroupReader(_Batcher):
+    """Reads documents by id for every thread of this process, one `$in` query a batch."""
+
+    name = "group-reader"
+
+    def __init__(self, collection: Callable[[], Collection], projection: dict[str, int]):
+        super().__init__(collection)
+        self.projection = projection
+
+    def find(self, filter: dict[str, Any]) -> dict[str, Any] | None:
+        """The document matching `filter` (which names its `_id`), or None."""
+        read = Read(deadline=time.monotonic(), filter=filter)
+        self._submit(read)
+        return read.document
+
+    def _flush(self, batch: list[_Pending]) -> None:
+        reads: list[Read] = batch  # type: ignore[assignment]
+        if len(reads) == 1:
+            reads[0].document = self._collection().find_one(reads[0].filter, self.projection)
+        else:
+            ids = [read.filter["_id"] for read in reads]
+            found = {
+                doc["_id"]: doc
+                for doc in self._collection().find({"_id": {"$in": ids}}, self.projection)
+            }
+            for read in reads:
+                doc = found.get(read.filter["_id"])
+                read.document = doc if doc is not None and _matches(doc, read.filter) else None
+        for read in reads:
+            read.finish()
+
+
+def _matches(doc: dict[str, Any], filter: dict[str, Any]) -> bool:
+    """Whether `doc` meets `filter`, whose values are plain values or `{"$in": [...]}`."""
+    for key, wanted in filter.items():
+        if isinstance(wanted, dict):
+            if doc.get(key) not in wanted["$in"]:
+                return False
+        elif doc.get(key) != wanted:
+            return False
+    return True
+
+
+class GroupWriter(_Batcher):
+    """Writes updates and inserts for every thread of this process through one thread."""
+
+    name = "group-writer"
 
     def update(
         self,
@@ -103,36 +196,13 @@ class GroupWriter:
         self._submit(write)
         return write.duplicates
 
-    def _submit(self, write: _Pending) -> None:
-        self._start()
-        self._queue.put(write)
-        write.done.wait()
-        if write.error is not None:
-            raise write.error
-
-    def _start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            with self._lock:
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(
-                        target=self._run, name="group-writer", daemon=True
-                    )
-                    self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            inserts = [w for w in batch if isinstance(w, Insert)]
-            updates = [w for w in batch if isinstance(w, Update)]
-            if inserts:
-                self._insert(inserts)
-            if updates:
-                self._update(updates)
+    def _flush(self, batch: list[_Pending]) -> None:
+        inserts = [w for w in batch if isinstance(w, Insert)]
+        updates = [w for w in batch if isinstance(w, Update)]
+        if inserts:
+            self._insert(inserts)
+        if updates:
+            self._update(updates)
 
     def _insert(self, writes: list[Insert]) -> None:
         ops, owners = [], []
@@ -141,8 +211,9 @@ class GroupWriter:
                 ops.append(InsertOne(document))
                 owners.append((write, index))
         try:
-            for start in range(0, len(ops), MAX_BATCH):
-                self._bulk(ops[start : start + MAX_BATCH], owners[start : start + MAX_BATCH])
+            for start in range(0, len(ops), INSERT_BATCH):
+                end = start + INSERT_BATCH
+                self._bulk(ops[start:end], owners[start:end])
         except Exception as exc:  # noqa: BLE001 - handed to each waiting thread
             for write in writes:
                 write.finish(exc)
@@ -151,7 +222,6 @@ class GroupWriter:
             write.finish()
 
     def _bulk(self, ops: list[InsertOne], owners: list[tuple[Insert, int]]) -> None:
-        self.commands += 1
         try:
             self._collection().bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
@@ -165,7 +235,6 @@ class GroupWriter:
         pending = list(writes)
         while pending:
             try:
-                self.commands += 1
                 result = self._collection().bulk_write(
                     [UpdateOne(w.filter, w.change) for w in pending], ordered=False
                 )
@@ -193,7 +262,6 @@ class GroupWriter:
 
     def _which_landed(self, writes: list[Update]) -> None:
         ids = [w.filter["_id"] for w in writes]
-        self.commands += 1
         docs = {doc["_id"]: doc for doc in self._collection().find({"_id": {"$in": ids}})}
         for write in writes:
             write.applied = write.landed(docs.get(write.filter["_id"]))

@@ -1,14 +1,15 @@
 """Runs one attempt of one job: read it, run the processor, record what happened.
 
-The executor reads the job and runs it at once. An attempt that ends within
-`record_running_after` seconds (most do) costs one more write: its outcome, a guarded
-update handed to the group writer with the other threads' outcomes, so concurrent
-attempts share a command. An attempt that runs longer is claimed (recorded as running
-under a lease, see `jobs/transitions.py`); the executor then renews the lease every third
-of it, watches for a cancel request and enforces the job's timeout. Every outcome is
-guarded, so a worker that lost its job cannot overwrite newer history. A write that fails
-because MongoDB is unreachable is tried again until the lease would run out; the Huey
-message counts as handled only once the outcome is stored.
+The executor reads the job (the reads of concurrent threads share a query) and runs it
+at once. An attempt that ends within `record_running_after` seconds (most do) costs one
+more write: its outcome, a guarded update handed to the group writer with the other
+threads' outcomes, so concurrent attempts share a command. An attempt that runs longer
+is claimed (recorded as running under a lease, see `jobs/transitions.py`); the executor
+then renews the lease every third of it, watches for a cancel request and enforces the
+job's timeout. Every outcome is guarded, so a worker that lost its job cannot overwrite
+newer history. A write that fails because MongoDB is unreachable is tried again until
+the lease would run out; the Huey message counts as handled only once the outcome is
+stored.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.errors import ConnectionFailure
 
+from jobplatform.jobs.batching import GroupReader, WriteFailed
 from jobplatform.jobs.events import job_event
 from jobplatform.jobs.models import (
     CANCELLED,
@@ -37,7 +39,6 @@ from jobplatform.jobs.models import (
 )
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.transitions import JobTransitions, Run
-from jobplatform.jobs.writer import WriteFailed
 from jobplatform.plugins.context import JobContext, PermanentError
 from jobplatform.plugins.host import UnknownJobType
 from jobplatform.plugins.jobtype import RetryPolicy
@@ -68,6 +69,7 @@ class Executor:
         record_running_after: float = 1.0,
     ):
         self.transitions = transitions
+        self.reader = GroupReader(Job._get_collection, RUN_FIELDS)
         self.host = transitions.host
         self.queue = queue
         self.worker_id = worker_id
@@ -81,9 +83,7 @@ class Executor:
         if self.stopping.is_set():
             self._hand_back(job_id)
             return
-        job = Job._get_collection().find_one(
-            {"_id": ObjectId(job_id), "state": {"$in": list(WAITING)}}, RUN_FIELDS
-        )
+        job = self.reader.find({"_id": ObjectId(job_id), "state": {"$in": list(WAITING)}})
         if job is None:
             return  # cancelled, finished, or run by another delivery: nothing to do
         run = Run(job=job, worker=self.worker_id, started_at=utcnow(), requeued=requeued)

@@ -8,10 +8,12 @@ escaped before it becomes a regular expression.
 Jobs are ordered by id: ObjectIds start with their creation second, so id order is
 submission order, and MongoDB serves it from the `_id` index (or the compound
 state/type indexes below) whatever the filters. Pages are keyset cursors (the last id
-seen), so page 1000 costs what page 1 costs. The total is counted only up to
-`COUNT_CAP` (beyond that the answer says "more than") and only for as long as the count
-budget allows: a count that takes longer is given up, and the page comes without a total.
-A first page that holds every match is its own total, with no count.
+seen), so page 1000 costs what page 1 costs. A first page filtered by nothing but state
+and type takes its total from the engine's counters (`jobs/stats.py`: exact up to the
+last second's transitions). Otherwise the total is counted only up to `COUNT_CAP`
+(beyond that the answer says "more than") and only for as long as the count budget
+allows: a count that takes longer is given up, and the page comes without a total. A
+first page that holds every match is its own total, with no count.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import ExecutionTimeout
 
-from jobplatform.jobs.models import Job
+from jobplatform.jobs.models import STATES, Job
+from jobplatform.jobs.stats import counts_by_type
 
 COUNT_CAP = 1000
 ID_EPOCH, ID_END = datetime(1970, 1, 1), datetime(2106, 2, 7)  # an id's 32-bit seconds
@@ -83,6 +86,19 @@ class JobFilter:
             query["$or"] = alternatives
         return query
 
+    def counted_by_the_engine(self) -> bool:
+        """Whether the engine's counters know this filter's total (state and type only)."""
+        return not (self.created_after or self.created_before or self.text)
+
+    def total_from_counters(self) -> int:
+        states = self.states or STATES
+        return sum(
+            counts.get(state, 0)
+            for job_type, counts in counts_by_type().items()
+            if not self.types or job_type in self.types
+            for state in states
+        )
+
 
 @dataclass
 class JobPage:
@@ -134,6 +150,8 @@ def find_jobs(
     page = JobPage(jobs=jobs[:limit], next_cursor=next_cursor)
     if cursor is None and next_cursor is None:  # this first page holds every match
         page.total = len(page.jobs)
+    elif cursor is None and job_filter.counted_by_the_engine():
+        page.total = job_filter.total_from_counters()
     elif cursor is None:
         try:
             counted = Job._get_collection().count_documents(

@@ -14,11 +14,11 @@ from bson import ObjectId
 from cerberus import Validator
 
 from jobplatform.db import parse_object_id
+from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.models import CANCELLED, DEAD, FINAL, QUEUED, SCHEDULED, Job, utcnow
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.transitions import JobTransitions
-from jobplatform.jobs.writer import GroupWriter
 from jobplatform.plugins.host import PluginHost, UnknownJobType
 from jobplatform.plugins.jobtype import JobType
 

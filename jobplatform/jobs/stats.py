@@ -148,6 +148,19 @@ def trim_minutes(older_than: datetime) -> int:
     return get_db()[MINUTES].delete_many({"minute": {"$lt": older_than}}).deleted_count
 
 
+def counts_by_type() -> dict[str, dict[str, int]]:
+    """Jobs by type and state, from the counters (a handful of small documents)."""
+    by_type: dict[str, dict[str, int]] = {}
+    for doc in get_db()[COUNTS].find():
+        counts = by_type.setdefault(doc["type"], dict.fromkeys(STATES, 0))
+        for state, change in doc.get("states", {}).items():
+            if state in counts:
+                counts[state] += change
+    for counts in by_type.values():
+        counts.update({s: max(0, n) for s, n in counts.items()})
+    return by_type
+
+
 def read_stats(
     queue_lengths: dict[str, dict[str, int]],
     workers: list[dict[str, Any]],
@@ -156,14 +169,7 @@ def read_stats(
     """Counts by state and type, the last hour minute by minute, queue lengths, workers."""
     db = get_db()
     now = now or utcnow()
-    by_type: dict[str, dict[str, int]] = {}
-    for doc in db[COUNTS].find():
-        counts = by_type.setdefault(doc["type"], dict.fromkeys(STATES, 0))
-        for state, change in doc.get("states", {}).items():
-            if state in counts:
-                counts[state] += change
-    for counts in by_type.values():
-        counts.update({s: max(0, n) for s, n in counts.items()})
+    by_type = counts_by_type()
     by_state = {s: sum(counts[s] for counts in by_type.values()) for s in STATES}
     start = minute_of(now) - timedelta(minutes=59)
     per_minute = {start + timedelta(minutes=m): dict.fromkeys(OUTCOMES, 0) for m in range(60)}

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.events import job_event
 from jobplatform.jobs.models import (
     CANCELLED,
@@ -47,7 +48,6 @@ from jobplatform.jobs.models import (
     utcnow,
 )
 from jobplatform.jobs.stats import StatsRecorder
-from jobplatform.jobs.writer import GroupWriter
 from jobplatform.plugins.host import PluginHost
 
 log = logging.getLogger("jobplatform.jobs")

@@ -22,6 +22,7 @@ from huey.consumer import Consumer
 
 from jobplatform import db
 from jobplatform.config import Settings
+from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.executor import Executor
 from jobplatform.jobs.heartbeat import Heartbeat
 from jobplatform.jobs.models import Job
@@ -29,7 +30,6 @@ from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.reconciler import Reconciler
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.transitions import JobTransitions
-from jobplatform.jobs.writer import GroupWriter
 from jobplatform.plugins.host import PluginHost
 
 log = logging.getLogger("jobplatform.worker")
