@@ -214,3 +214,41 @@ def test_text_search_with_an_id_and_other_conditions(texts):
     narrowed = {**search("bench-99"), "_id": {"$lt": docs[30]["_id"]}}
     want = [i for i in searched(docs, "bench-99") if i < docs[30]["_id"]]
     assert ids(items.find(narrowed).sort("_id", -1)) == want
+
+
+def test_an_update_command_of_500_statements_finishes_and_the_server_still_answers(mongo_server):
+    """Upstream 1.24 hangs on an update command of 100 statements or more, for every client.
+
+    pymongo sends a bulk_write as one `update` command (FerretDB reports a maxWriteBatchSize
+    of 100,000), and each statement kept one of SQLite's 100 pooled connections until the
+    command ended. The socket timeout is the test's deadline: a hang fails it, it never
+    waits longer.
+    """
+    client = pymongo.MongoClient(mongo_server, socketTimeoutMS=60_000)
+    db = client[f"jp_build_{uuid.uuid4().hex[:8]}"]
+    try:
+        docs = [{"_id": ObjectId(), "state": "waiting", "attempts": []} for _ in range(500)]
+        db.items.insert_many(docs)
+        result = db.items.bulk_write(
+            [
+                pymongo.UpdateOne(
+                    {"_id": d["_id"]},
+                    {"$set": {"state": "done"}, "$push": {"attempts": {"n": 1}}},
+                )
+                for d in docs
+            ]
+        )
+        assert (result.matched_count, result.modified_count) == (500, 500)
+        assert db.items.count_documents({"state": "done"}) == 500
+        assert db.items.find_one({"_id": docs[499]["_id"]})["attempts"] == [{"n": 1}]
+
+        other = pymongo.MongoClient(
+            mongo_server, socketTimeoutMS=10_000, serverSelectionTimeoutMS=10_000
+        )
+        try:
+            assert other[db.name].items.find_one({"_id": docs[0]["_id"]})["state"] == "done"
+        finally:
+            other.close()
+    finally:
+        client.drop_database(db.name)
+        client.close()

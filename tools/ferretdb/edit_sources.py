@@ -19,7 +19,10 @@ the whole collection. These edits, each checked to apply exactly once:
    field when one exists, keeping `_id` order (`string_equality.go`, copied in; it also
    reads the rows where the field holds an array, as MongoDB's equality looks into them);
 5. narrow a text search (an `$or` of escaped-text `$regex` conditions, and `_id`) in SQL
-   with a LIKE on each row's stored JSON text (`substring_search.go`, copied in).
+   with a LIKE on each row's stored JSON text (`substring_search.go`, copied in);
+6. release each statement's SQLite connection as soon as the statement of an `update`
+   command is done: upstream kept them all until the command ended, so a command of 100
+   statements took the pool's 100 connections and hung every client.
 """
 
 from __future__ import annotations
@@ -128,6 +131,22 @@ EDITS = [
         "\t\tqp.Sort = params.Sort\n"
         "\t\tparams.Sort = nil\n\n"
         "\tcase params.Sort.Len() == 1:\n",
+        1,
+    ),
+    # The hang: an update command's statements each query the collection, and the query
+    # holds one of the SQLite pool's 100 connections until its rows are closed. Upstream
+    # closes them with a `defer` inside the statement loop, so only when the whole command
+    # returns; a statement that matched one document (`multi: false`) stops reading before
+    # its rows end, so its connection stays taken. The 100th such statement takes the last
+    # connection and its write then waits for a free one forever, and so does every other
+    # client. Close each statement's rows as soon as that statement is done.
+    (
+        "internal/handler/msg_update.go",
+        '\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n'
+        "\t\tif err != nil {\n",
+        '\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n'
+        "\t\tcloser.Close() // release this statement's connection now, not at return\n\n"
+        "\t\tif err != nil {\n",
         1,
     ),
 ]
