@@ -8,11 +8,16 @@ FerretDB must still return exactly what MongoDB would for those queries.
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
+from contextlib import closing
+from pathlib import Path
 
 import pymongo
 import pytest
 from bson import ObjectId
+
+from jobplatform.devservices import FerretDB
 
 
 @pytest.fixture(scope="module")
@@ -252,3 +257,36 @@ def test_an_update_command_of_500_statements_finishes_and_the_server_still_answe
     finally:
         client.drop_database(db.name)
         client.close()
+
+
+@pytest.mark.parametrize("setting, mode", [(None, "normal"), ("full", "full")])
+def test_ferretdb_runs_sqlite_in_wal_mode_with_the_chosen_synchronous(
+    tmp_path, monkeypatch, setting, mode
+):
+    """The FerretDB that `make run` and the tests start: WAL, `synchronous` from the setting.
+
+    The journal mode is stored in the database file, so SQLite itself can report it;
+    `synchronous` belongs to each connection, so only the URL FerretDB runs with shows it.
+    """
+    if setting is None:
+        monkeypatch.delenv("FERRETDB_SQLITE_SYNC", raising=False)
+    else:
+        monkeypatch.setenv("FERRETDB_SQLITE_SYNC", setting)
+    server = FerretDB(tmp_path).start()
+    try:
+        with pymongo.MongoClient(server.uri, socketTimeoutMS=10_000) as client:
+            client.syncdb.items.insert_one({"n": 1})
+        cmdline = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().split(b"\0")
+        url = next(a.decode() for a in cmdline if a.startswith(b"--sqlite-url="))
+        assert url == f"--sqlite-url=file:{tmp_path.resolve()}/?_pragma=synchronous({mode})"
+        database = tmp_path / "syncdb.sqlite"
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as sqlite:
+            assert sqlite.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        server.stop()
+
+
+def test_an_unknown_sqlite_sync_setting_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("FERRETDB_SQLITE_SYNC", "off")
+    with pytest.raises(ValueError, match="FERRETDB_SQLITE_SYNC"):
+        FerretDB(tmp_path).command()
