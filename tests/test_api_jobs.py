@@ -345,3 +345,15 @@ def test_a_first_page_filtered_by_state_and_type_takes_its_total_from_the_counte
     page = body.json()
     assert page["total"] == before + 3 and page["total_capped"] is False
     assert page["next_cursor"] and len(page["jobs"]) == 1
+
+
+def test_a_callers_key_can_never_name_another_callers_job(client):
+    """A job without a key gets one of the platform's own prefix, which no caller may use,
+    so guessing a job's id (or its key) never returns that job to someone else."""
+    mine = client.post("/api/jobs", json=email()).json()
+    assert mine["idempotency_key"] == f"job:{mine['id']}"
+
+    own = client.post("/api/jobs", json={**email(), "idempotency_key": f"job:{mine['id']}"})
+    assert own.status_code == 422 and "idempotency_key" in own.json()["error"]["details"]
+    by_id = client.post("/api/jobs", json={**email(), "idempotency_key": mine["id"]})
+    assert by_id.status_code == 201 and by_id.json()["id"] != mine["id"]

@@ -24,6 +24,9 @@ from jobplatform.plugins.jobtype import JobType
 
 log = logging.getLogger(__name__)
 BULK_RETRY_LIMIT = 10_000
+# A job submitted without an idempotency key gets "job:<its id>", a key no caller may
+# give, so a caller's key can never name (and capture) another caller's job.
+OWN_KEY_PREFIX = "job:"
 
 
 class JobError(Exception):
@@ -148,6 +151,11 @@ class JobService:
         job_type = self.host.job_type(name)
         document = self.validate(name, data)
         limits = _job_limits(job_type, max_attempts, timeout)
+        if idempotency_key and idempotency_key.startswith(OWN_KEY_PREFIX):
+            raise InvalidSubmission(
+                "the idempotency key uses the platform's own prefix",
+                {"idempotency_key": [f"must not start with '{OWN_KEY_PREFIX}' (reserved)"]},
+            )
         if delay:
             run_at = utcnow() + timedelta(seconds=delay)
         elif run_at is not None and run_at.tzinfo is not None:
@@ -161,7 +169,7 @@ class JobService:
             queue=job_type.queue,
             priority=job_type.priority if priority is None else priority,
             retry_policy=job_type.retry.as_dict(),
-            idempotency_key=idempotency_key or str(job_id),
+            idempotency_key=idempotency_key or f"{OWN_KEY_PREFIX}{job_id}",
             created_by=created_by,
             run_at=run_at,
             **limits,
@@ -170,7 +178,7 @@ class JobService:
     def _resolve_keys(self, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
         """The answer (a job for each request) and the jobs to store: a key a stored job
         has, or an earlier request of the same batch, resolves to that job."""
-        keys = [j.idempotency_key for j in jobs if j.idempotency_key != str(j.id)]
+        keys = [j.idempotency_key for j in jobs if not j.idempotency_key.startswith(OWN_KEY_PREFIX)]
         known = (
             {j.idempotency_key: j for j in Job.objects(idempotency_key__in=keys)} if keys else {}
         )
