@@ -290,3 +290,34 @@ def test_an_unknown_sqlite_sync_setting_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("FERRETDB_SQLITE_SYNC", "off")
     with pytest.raises(ValueError, match="FERRETDB_SQLITE_SYNC"):
         FerretDB(tmp_path).command()
+
+
+def test_single_document_updates_let_sqlite_restart_its_write_ahead_log(tmp_path):
+    """Upstream wrote each `multi: false` update while its own read was still open.
+
+    SQLite cannot restart its write-ahead log while a reader uses it, so with only such
+    writes the log grew by every page written (some 2 MB per 99 updates here) and each
+    commit's checkpoint walked all of it. Now the log stays near SQLite's checkpoint size
+    of 1,000 pages (4 MB).
+    """
+    server = FerretDB(tmp_path).start()
+    try:
+        with pymongo.MongoClient(server.uri, socketTimeoutMS=60_000) as client:
+            items = client.waldb.items
+            docs = [{"_id": ObjectId(), "payload": "x" * 500, "attempts": []} for _ in range(3000)]
+            items.insert_many(docs)
+            for batch in range(25):
+                items.bulk_write(
+                    [
+                        pymongo.UpdateOne(
+                            {"_id": d["_id"]},
+                            {"$set": {"batch": batch}, "$push": {"attempts": {"n": batch}}},
+                        )
+                        for d in docs[batch * 99 : (batch + 1) * 99]
+                    ]
+                )
+            assert items.count_documents({"batch": {"$exists": True}}) == 25 * 99
+            wal = (tmp_path / "waldb.sqlite-wal").stat().st_size
+        assert wal < 8 * 1024 * 1024, f"the write-ahead log grew to {wal / 1e6:.1f} MB"
+    finally:
+        server.stop()

@@ -22,7 +22,9 @@ the whole collection. These edits, each checked to apply exactly once:
    with a LIKE on each row's stored JSON text (`substring_search.go`, copied in);
 6. release each statement's SQLite connection as soon as the statement of an `update`
    command is done: upstream kept them all until the command ended, so a command of 100
-   statements took the pool's 100 connections and hung every client.
+   statements took the pool's 100 connections and hung every client;
+7. let an update of one document read it and release its rows before writing it back, so
+   SQLite can restart its write-ahead log (it cannot while a reader uses the log).
 """
 
 from __future__ import annotations
@@ -147,6 +149,27 @@ EDITS = [
         '\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n'
         "\t\tcloser.Close() // release this statement's connection now, not at return\n\n"
         "\t\tif err != nil {\n",
+        1,
+    ),
+    # A statement that changes one document (`multi: false`, the platform's every update)
+    # read its document and then wrote it back while its rows were still open, so each of
+    # its commits ran with a reader on the database. SQLite cannot restart its write-ahead
+    # log while a reader uses it, so with only such writes the log grew without end (56 MB
+    # after 3,000 updates) and each commit's automatic checkpoint walked all of it. Read
+    # the one document and close the rows first, then apply the update to that document
+    # (its slice iterator joins the closer: FerretDB panics on an iterator never closed).
+    (
+        "internal/handler/msg_update.go",
+        "\t\tif !u.Multi {\n\t\t\titer = common.LimitIterator(iter, closer, 1)\n\t\t}\n",
+        "\t\tif !u.Multi {\n"
+        "\t\t\tdocs, err := iterator.ConsumeValues(common.LimitIterator(iter, closer, 1))\n"
+        "\t\t\tcloser.Close()\n\n"
+        "\t\t\tif err != nil {\n"
+        "\t\t\t\treturn 0, 0, nil, lazyerrors.Error(err)\n"
+        "\t\t\t}\n\n"
+        "\t\t\titer = iterator.Values(iterator.ForSlice(docs))\n"
+        "\t\t\tcloser.Add(iter)\n"
+        "\t\t}\n",
         1,
     ),
 ]
