@@ -22,11 +22,15 @@ def _web(args: argparse.Namespace) -> int:
     settings = load_settings()
     app = create_app(settings)
     start_reconciler(settings, app.state.services)  # the workers run one each too
-    # log_config=None: uvicorn's own lines go through jobplatform.logs like every other line
+    # log_config=None: uvicorn's own lines go through jobplatform.logs like every other line.
+    # Forwarded headers only from FORWARDED_ALLOW_IPS: the client address the login limits
+    # count must not be whatever a caller writes into X-Forwarded-For.
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=False,

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
         250, ge=0, description="a job list's total is given up after this long; 0: no limit"
     )
     cors_origins: str = Field("", description="comma-separated origins allowed to call the API")
+    forwarded_allow_ips: str = Field(
+        "", description="proxies whose X-Forwarded-For/-Proto is trusted (comma-separated, or *)"
+    )
     # Operations (jobplatform/logs.py, jobplatform/metrics.py); see the README's production guide.
     log_format: Literal["auto", "json", "text"] = "auto"  # auto: json when APP_ENV=production
     log_file: Path | None = None

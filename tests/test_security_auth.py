@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from pymongo import monitoring
 
 from jobplatform.auth import users as users_core
 from tests.api_app import app_client, bearer, login, new_user
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, start_web, stop
 from tests.helpers import private_redis_db
 
 
@@ -240,3 +241,83 @@ def test_trace_and_options_on_the_api_answer_json(client, method, path):
         assert response.status_code == 405, response.text
         assert body["error"]["code"] == "method_not_allowed"
         assert method not in response.headers["allow"]
+
+
+# Item 4: the lockout holds per username and client address.
+
+
+def _from(client, address: str) -> TestClient:
+    """Another client of the same app, calling from `address`."""
+    return TestClient(client.app, client=(address, 40000))
+
+
+def test_failures_from_elsewhere_do_not_lock_the_user_out(client, admin):
+    username, password = new_user(client, admin, "admin")
+    with _from(client, "198.51.100.66") as attacker, _from(client, "192.0.2.10") as owner:
+        codes = [_try(attacker, username, "guess").status_code for _ in range(4)]
+        assert codes == [401, 401, 429, 429]
+        assert _try(attacker, username, password).status_code == 429  # brute force still held
+        assert login(owner, username, password)["role"] == "admin"
+        assert _try(attacker, username, password).status_code == 429
+        # the owner's own failures lock only the owner's address
+        assert [_try(owner, username.upper(), "typo").status_code for _ in range(3)][-1] == 429
+        assert _try(owner, username, password).status_code == 429
+
+
+def test_unlock_lifts_the_lockout_from_every_address(client, admin):
+    from jobplatform.auth.users import get_user
+
+    username, password = new_user(client, admin, "viewer")
+    with _from(client, "198.51.100.7") as one, _from(client, "2001:db8::7") as two:
+        for caller in (one, two):
+            assert [_try(caller, username, "guess").status_code for _ in range(3)][-1] == 429
+        limiter = client.app.state.services.limiter
+        assert limiter.unlock(get_user(username).username) == 2
+        assert login(one, username, password) and login(two, username, password)
+
+
+def _web_with(platform_env, tmp_path, redis_uri, db: int, **env: str):
+    return start_web(
+        {
+            **platform_env,
+            "REDIS_URI": private_redis_db(redis_uri, db),
+            "LOGIN_RATE_LIMIT_IP": "3",
+            **env,
+        },
+        tmp_path / "web.log",
+    )
+
+
+def test_a_forwarded_for_header_is_ignored_unless_the_proxy_is_configured(
+    platform_env, redis_uri, tmp_path
+):
+    process, url = _web_with(platform_env, tmp_path, redis_uri, 9)
+    try:
+        codes = [
+            httpx.post(
+                f"{url}/api/login",
+                json={"username": "nobody", "password": "x"},
+                headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            ).status_code
+            for i in range(4)
+        ]
+        assert codes == [401, 401, 401, 429]  # one address, however the header varies
+    finally:
+        stop(process)
+
+
+def test_a_configured_proxy_is_trusted_with_the_client_address(platform_env, redis_uri, tmp_path):
+    process, url = _web_with(platform_env, tmp_path, redis_uri, 10, FORWARDED_ALLOW_IPS="127.0.0.1")
+    try:
+
+        def attempt(address: str) -> int:
+            return httpx.post(
+                f"{url}/api/login",
+                json={"username": "nobody", "password": "x"},
+                headers={"X-Forwarded-For": address},
+            ).status_code
+
+        assert [attempt("203.0.113.1") for _ in range(4)] == [401, 401, 401, 429]
+        assert attempt("203.0.113.2") == 401  # another client behind the proxy
+    finally:
+        stop(process)

@@ -58,3 +58,34 @@ def test_refusals_say_what_is_wrong_and_change_nothing(platform_env):
 
     bad_role = users(platform_env, "add", name + "x", "--role", "root", password="x" * 12)
     assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
+
+
+def test_unlock_lifts_a_lockout(platform_env, web_url):
+    name, password = f"cli-{uuid.uuid4().hex[:6]}", "locked-out-password"
+    assert users(platform_env, "add", name, "--role", "admin", password=password).returncode == 0
+    for _ in range(5):  # LOGIN_LOCKOUT_AFTER's default
+        httpx.post(f"{web_url}/api/login", json={"username": name, "password": "guess"})
+    assert not can_log_in(web_url, name, password)  # locked: even the right password waits
+
+    unlocked = users(platform_env, "unlock", name.upper())
+    assert unlocked.returncode == 0, unlocked.stderr
+    assert f"'{name}' unlocked (1 lockout lifted)" in unlocked.stdout
+    assert can_log_in(web_url, name, password)
+
+    missing = users(platform_env, "unlock", "nobody-" + name)
+    assert missing.returncode == 1 and "no user named" in missing.stderr
+
+
+def test_unlock_without_redis_says_how_to_lift_the_lockout(platform_env):
+    env = {**platform_env, "REDIS_URI": ""}
+    result = users(env, "unlock", "admin")
+    assert result.returncode == 1 and "restart the web process" in result.stderr
+
+
+def test_usernames_are_stored_in_lower_case_and_a_case_twin_is_refused(platform_env, web_url):
+    name = f"CLI-{uuid.uuid4().hex[:6]}"
+    added = users(platform_env, "add", name, "--role", "viewer", password="a-long-password")
+    assert added.returncode == 0 and f"'{name.lower()}'" in added.stdout
+    twin = users(platform_env, "add", name.lower(), "--role", "admin", password="a-long-password")
+    assert twin.returncode == 1 and "already exists" in twin.stderr
+    assert can_log_in(web_url, name, "a-long-password")

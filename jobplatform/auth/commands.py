@@ -1,4 +1,5 @@
-"""`jobplatform users add|list|set-password|disable|enable`: accounts from the command line.
+"""`jobplatform users add|list|set-password|disable|enable|unlock`: accounts from the command
+line.
 
 Passwords are asked for twice at a terminal, or read as one line from standard input when
 it is not a terminal (`echo "$PW" | jobplatform users add alice --role operator`), so they
@@ -91,6 +92,32 @@ def _set_disabled(disabled: bool):
     return handler
 
 
+def _unlock(args: argparse.Namespace) -> int:
+    from jobplatform.auth.ratelimit import LimitStoreDown, build_limiter
+    from jobplatform.auth.users import get_user
+    from jobplatform.config import load_settings
+
+    settings = load_settings()
+    if not settings.redis_uri:
+        print(
+            "jobplatform: without REDIS_URI the lockouts live in the web process's memory; "
+            "restart the web process (under `jobplatform run`: Ctrl-C and start it again) "
+            "to lift them",
+            file=sys.stderr,
+        )
+        return 1
+
+    def unlock() -> None:
+        username = get_user(args.username).username
+        try:
+            lifted = build_limiter(settings).unlock(username)
+        except LimitStoreDown as exc:
+            raise AccountError(f"Redis cannot be reached ({exc}); nothing was changed") from None
+        print(f"'{username}' unlocked ({lifted} lockout{'s' * (lifted != 1)} lifted)")
+
+    return _run(unlock)
+
+
 def add_user_commands(commands: argparse._SubParsersAction) -> None:
     users = commands.add_parser("users", help="manage user accounts")
     sub = users.add_subparsers(dest="users_command", required=True)
@@ -111,3 +138,8 @@ def add_user_commands(commands: argparse._SubParsersAction) -> None:
         parser = sub.add_parser(name, help=text)
         parser.add_argument("username")
         parser.set_defaults(handler=_set_disabled(disabled))
+    unlock = sub.add_parser(
+        "unlock", help="lift a user's login lockout from every address and forget its failures"
+    )
+    unlock.add_argument("username")
+    unlock.set_defaults(handler=_unlock)

@@ -2,9 +2,15 @@
 
 - API: at most `API_RATE_LIMIT` requests a minute per token (fixed one-minute windows).
 - Login: at most `LOGIN_RATE_LIMIT_IP` attempts a minute per client address and
-  `LOGIN_RATE_LIMIT_USER` per username; after `LOGIN_LOCKOUT_AFTER` failures in a row a
-  username is locked for `LOGIN_LOCKOUT_SECONDS`, doubling with each further lockout that
-  day, up to `LOGIN_LOCKOUT_MAX_SECONDS`. A successful login clears the failures.
+  `LOGIN_RATE_LIMIT_USER` per username from one address; after `LOGIN_LOCKOUT_AFTER`
+  failures in a row from one address a username is locked for that address for
+  `LOGIN_LOCKOUT_SECONDS`, doubling with each further lockout that day, up to
+  `LOGIN_LOCKOUT_MAX_SECONDS`. A successful login clears the failures of its address;
+  `unlock` (`jobplatform users unlock NAME`) clears every address's.
+
+The username's limits count per (username, address) so that failures sent from elsewhere
+cannot lock a user out (the denial of service a per-username lockout hands out); guessing
+from many addresses is still held to a few tries per address before each lockout.
 
 Without REDIS_URI (the SQLite queue, one machine, one web process) the counters live in
 the web process's memory: the same limits, forgotten on restart.
@@ -17,6 +23,7 @@ cannot be checked must not be bypassed.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -57,6 +64,9 @@ class CounterStore(Protocol):
 
     def delete(self, *keys: str) -> None: ...
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Remove every key that starts with `prefix`; return how many there were."""
+
 
 class RedisStore:
     def __init__(self, uri: str):
@@ -86,6 +96,14 @@ class RedisStore:
     def delete(self, *keys: str) -> None:
         try:
             self.redis.delete(*keys)
+        except RedisError as exc:
+            raise LimitStoreDown(str(exc)) from exc
+
+    def delete_prefix(self, prefix: str) -> int:
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", prefix) + "*"
+        try:
+            keys = list(self.redis.scan_iter(match=pattern, count=1000))
+            return self.redis.delete(*keys) if keys else 0
         except RedisError as exc:
             raise LimitStoreDown(str(exc)) from exc
 
@@ -128,6 +146,13 @@ class MemoryStore:
             for key in keys:
                 self._values.pop(key, None)
 
+    def delete_prefix(self, prefix: str) -> int:
+        with self._lock:
+            keys = [k for k in self._values if k.startswith(prefix)]
+            for key in keys:
+                del self._values[key]
+            return len(keys)
+
 
 @dataclass
 class RateLimiter:
@@ -155,36 +180,51 @@ class RateLimiter:
 
     def check_login(self, client_ip: str, username: str) -> None:
         """Before checking a password: raise `Limited` if this login may not be tried now."""
-        locked_for = self.store.ttl(f"{PREFIX}lock:{username}")
+        pair = _pair(username, client_ip)
+        locked_for = self.store.ttl(f"{PREFIX}lock:{pair}")
         if locked_for:
             raise Limited(
-                f"too many failed logins for '{username}'; locked, try again in "
-                f"{locked_for} seconds",
+                f"too many failed logins for '{username}' from this address; locked, try "
+                f"again in {locked_for} seconds",
                 retry_after=locked_for,
             )
         self._window(
             f"login-ip:{client_ip}", self.settings.login_rate_limit_ip, "from this address"
         )
-        self._window(
-            f"login-user:{username}", self.settings.login_rate_limit_user, f"for '{username}'"
-        )
+        self._window(f"login-user:{pair}", self.settings.login_rate_limit_user, f"for '{username}'")
 
-    def login_failed(self, username: str) -> int:
+    def login_failed(self, client_ip: str, username: str) -> int:
         """Record a failed login; return the seconds of lockout it started (0 if none)."""
-        failures = self.store.incr(f"{PREFIX}fail:{username}", ttl=FAILURE_MEMORY_SECONDS)
+        pair = _pair(username, client_ip)
+        failures = self.store.incr(f"{PREFIX}fail:{pair}", ttl=FAILURE_MEMORY_SECONDS)
         if failures < self.settings.login_lockout_after:
             return 0
-        level = self.store.incr(f"{PREFIX}level:{username}", ttl=LOCKOUT_LEVEL_SECONDS)
+        level = self.store.incr(f"{PREFIX}level:{pair}", ttl=LOCKOUT_LEVEL_SECONDS)
         seconds = min(
             self.settings.login_lockout_seconds * 2 ** (level - 1),
             self.settings.login_lockout_max_seconds,
         )
-        self.store.set(f"{PREFIX}lock:{username}", ttl=seconds)
-        self.store.delete(f"{PREFIX}fail:{username}")
+        self.store.set(f"{PREFIX}lock:{pair}", ttl=seconds)
+        self.store.delete(f"{PREFIX}fail:{pair}")
         return seconds
 
-    def login_succeeded(self, username: str) -> None:
-        self.store.delete(f"{PREFIX}fail:{username}", f"{PREFIX}level:{username}")
+    def login_succeeded(self, client_ip: str, username: str) -> None:
+        pair = _pair(username, client_ip)
+        self.store.delete(f"{PREFIX}fail:{pair}", f"{PREFIX}level:{pair}")
+
+    def unlock(self, username: str) -> int:
+        """Lift the lockout of `username` from every address and forget its failures;
+        return how many lockouts were lifted."""
+        lifted = self.store.delete_prefix(f"{PREFIX}lock:{username}\0")
+        for kind in ("fail", "level"):
+            self.store.delete_prefix(f"{PREFIX}{kind}:{username}\0")
+        return lifted
+
+
+def _pair(username: str, client_ip: str) -> str:
+    """The key part of a (username, address) pair. An address holds no NUL, so no
+    username, whatever it holds, makes the key of another user's pair."""
+    return f"{username}\0{client_ip}"
 
 
 def build_limiter(settings: Settings) -> RateLimiter:
