@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bson import ObjectId
 from mongoengine import DateTimeField, Document, ObjectIdField, StringField
 from mongoengine.errors import NotUniqueError
 
@@ -100,7 +99,9 @@ def active_session(session_id: str) -> LoginSession | None:
 
 
 def revoke_session(session_id: str) -> None:
-    LoginSession.objects(id=ObjectId(session_id), revoked_at=None).update(set__revoked_at=utcnow())
+    oid = parse_object_id(session_id)
+    if oid is not None:
+        LoginSession.objects(id=oid, revoked_at=None).update(set__revoked_at=utcnow())
 
 
 def revoke_user_sessions(username: str) -> None:

@@ -18,7 +18,8 @@ def session_secret(jwt_secret: str) -> str:
 
 
 def mount(app: FastAPI, services: Services) -> None:
-    """Register the admin pages and mount NiceGUI on `app`; sessions live under DATA_DIR."""
+    """Register the admin pages and mount NiceGUI on `app`; sessions live under DATA_DIR.
+    With APP_ENV=production the session cookie is `Secure` (sent over HTTPS only)."""
     from jobplatform.ui.pages import (
         dashboard,
         jobs,
@@ -39,6 +40,7 @@ def mount(app: FastAPI, services: Services) -> None:
         app,
         title="jobplatform",
         storage_secret=session_secret(services.jwt_secret),
+        session_middleware_kwargs={"https_only": services.settings.app_env == "production"},
         show_welcome_message=False,
         reconnect_timeout=10,
     )

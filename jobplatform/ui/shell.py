@@ -1,6 +1,7 @@
 """The application shell every admin page enters: header, navigation rail, content area.
 
-The header shows live status of Redis, MongoDB and the workers, the dark-mode switch
+The header shows live status of the queue (Redis, or the queue file without REDIS_URI),
+MongoDB and the workers, the dark-mode switch
 (remembered per user), the shortcut help and the user menu. Pages add their own keyboard
 shortcuts to `Shell.shortcuts`; `?` always opens the list.
 """
@@ -43,7 +44,8 @@ class Shell:
 
 def _status_badges(services: Services) -> None:
     badges, tips = {}, {}
-    for name in ("Redis", "MongoDB", "Workers"):
+    queue = "Redis" if services.settings.redis_uri else "Queue file"
+    for name in (queue, "MongoDB", "Workers"):
         with ui.badge(name).props("outline").classes("q-px-sm").mark(f"status-{name}") as badge:
             tips[name] = ui.tooltip("")
         badges[name] = badge
@@ -51,7 +53,7 @@ def _status_badges(services: Services) -> None:
     async def refresh() -> None:
         status = await blocking.call(data.dependency_status, services)
         workers = await blocking.call(data.workers_online, services)
-        for name, error in (("Redis", status["redis"]), ("MongoDB", status["mongodb"])):
+        for name, error in ((queue, status["redis"]), ("MongoDB", status["mongodb"])):
             badges[name].text = f"{name} {'up' if error is None else 'down'}"
             badges[name].props(f"color={'positive' if error is None else 'negative'}")
             tips[name].text = error or f"{name} answers"

@@ -37,7 +37,7 @@ def register(services: Services) -> None:
             except LimitStoreDown:
                 error.text = "Login is unavailable: the queue store (Redis) cannot be reached."
                 return
-            log_in(user.username, user.role)
+            log_in(user.username, user.role, services.settings.refresh_ttl_seconds)
             ui.navigate.to("/")
 
         with ui.card().classes("absolute-center w-80"):
