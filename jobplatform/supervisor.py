@@ -1,23 +1,77 @@
 """`jobplatform run`: the whole platform on one machine, in the foreground until Ctrl-C.
 
 Starts what is not configured (FerretDB when MONGO_URI is unset, the SMTP sink when
-SMTP_HOST is unset), then the web process and one worker. Ctrl-C or SIGTERM stops every
-child, newest first.
+SMTP_HOST is unset), then the web process and one worker. A child that dies (a crash, the
+OOM killer, a `kill -9`) is started again, after 1 s, doubling with each further death up
+to 30 s; a child that then stays up a minute starts again from 1 s. Each death and restart
+is logged. Ctrl-C or SIGTERM stops every child, newest first.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from jobplatform import db
 from jobplatform.auth.users import ensure_admin
 from jobplatform.config import Settings
 from jobplatform.devservices import FerretDB, ServiceProcess, SmtpSink, free_port, wait_for_port
+
+log = logging.getLogger("jobplatform.supervisor")
+FIRST_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 30.0
+STABLE_SECONDS = 60.0  # up this long: the next death is restarted after FIRST_BACKOFF again
+POLL_SECONDS = 0.5
+
+
+@dataclass
+class Child:
+    """A process the supervisor keeps running: `launch` starts it and returns it."""
+
+    name: str
+    launch: Callable[[], subprocess.Popen]
+    service: bool = False  # a local service (stopped last), not a platform process
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    deaths: int = 0  # in a row, without a stable run between
+    restart_at: float | None = None  # set while it is dead and waiting out its backoff
+
+    def start(self) -> None:
+        self.process = self.launch()
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def watch(self, now: float) -> None:
+        """Notice a death and schedule the restart; restart when the backoff is over."""
+        if self.restart_at is None:
+            code = self.process.poll() if self.process else None
+            if code is None:
+                if now - self.started_at >= STABLE_SECONDS:
+                    self.deaths = 0
+                return
+            self._schedule(now, f"exited with code {code}")
+            return
+        if now < self.restart_at:
+            return
+        try:
+            self.start()
+        except Exception as exc:  # noqa: BLE001 - a failed start is one more death
+            self._schedule(time.monotonic(), f"did not start again ({exc})")
+            return
+        log.warning("%s restarted (pid %s)", self.name, self.process.pid)
+
+    def _schedule(self, now: float, why: str) -> None:
+        delay = min(FIRST_BACKOFF_SECONDS * 2**self.deaths, MAX_BACKOFF_SECONDS)
+        self.deaths += 1
+        self.restart_at = now + delay
+        log.warning("%s %s; restarting it in %g s", self.name, why, delay)
 
 
 class Supervisor:
@@ -25,23 +79,33 @@ class Supervisor:
         self.settings = settings
         self.env = dict(os.environ)
         self.services: list[ServiceProcess] = []
-        self.children: list[subprocess.Popen] = []
+        self.children: list[Child] = []  # in start order: services, web, worker
         self.stop_requested = threading.Event()
+
+    def keep(self, name: str, launch: Callable[[], subprocess.Popen], service=False) -> Child:
+        child = Child(name, launch, service)
+        child.start()
+        self.children.append(child)
+        return child
+
+    def keep_service(self, name: str, service: ServiceProcess) -> None:
+        self.services.append(service)
+        self.keep(name, lambda: service.start().process, service=True)
 
     def start_dependencies(self) -> None:
         data = self.settings.data_dir
         if not self.settings.mongo_uri:
             port = 27017 if _port_free(27017) else free_port()
-            ferret = FerretDB(data / "ferretdb", port).start()
-            self.services.append(ferret)
+            ferret = FerretDB(data / "ferretdb", port)
+            self.keep_service("FerretDB", ferret)
             self.env["MONGO_URI"] = f"{ferret.uri}jobplatform"
             print(f"  MongoDB   local FerretDB on 127.0.0.1:{port}, data in {ferret.data_dir}")
         else:
             print("  MongoDB   MONGO_URI")
         if not self.env.get("SMTP_HOST"):
             port = 2525 if _port_free(2525) else free_port()
-            sink = SmtpSink(data / "mail", port).start()
-            self.services.append(sink)
+            sink = SmtpSink(data / "mail", port)
+            self.keep_service("SMTP sink", sink)
             self.env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_TLS="none")
             print(f"  email     local SMTP sink on 127.0.0.1:{port}, messages in {sink.data_dir}")
         queue = (
@@ -64,10 +128,12 @@ class Supervisor:
         else:
             print("\n  Admin login: admin / the password set when the admin was created\n")
 
-    def spawn(self, *args: str) -> subprocess.Popen:
-        child = subprocess.Popen([sys.executable, "-m", "jobplatform", *args], env=self.env)
-        self.children.append(child)
-        return child
+    def spawn(self, command: str) -> Child:
+        """Keep `python -m jobplatform <command>` running."""
+        return self.keep(
+            f"{command} process",
+            lambda: subprocess.Popen([sys.executable, "-m", "jobplatform", command], env=self.env),
+        )
 
     def run(self) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -78,37 +144,36 @@ class Supervisor:
             self.create_admin()
             web = self.spawn("web")
             self.spawn("worker")
-            wait_for_port(self.settings.port, timeout=60, process=web, host=self.settings.host)
+            wait_for_port(
+                self.settings.port, timeout=60, process=web.process, host=self.settings.host
+            )
             print(
                 f"  Admin app and API: http://{self.settings.host}:{self.settings.port}\n"
                 "  Press Ctrl-C to stop.",
                 flush=True,
             )
-            while not self.stop_requested.wait(0.5):
-                exited = [c for c in self.children if c.poll() is not None]
-                if exited:
-                    print(
-                        f"jobplatform: {exited[0].args[3]} exited with code "
-                        f"{exited[0].returncode}; stopping",
-                        file=sys.stderr,
-                    )
-                    return 1
+            while not self.stop_requested.wait(POLL_SECONDS):
+                for child in self.children:
+                    if self.stop_requested.is_set():
+                        break
+                    child.watch(time.monotonic())
             return 0
         finally:
             self.shutdown()
 
     def shutdown(self) -> None:
         print("jobplatform: stopping", flush=True)
-        for child in reversed(self.children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+        processes = [c.process for c in self.children if not c.service and c.process]
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 40
-        for child in self.children:
+        for process in processes:
             try:
-                child.wait(max(deadline - time.monotonic(), 0.1))
+                process.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+                process.kill()
+                process.wait()
         for service in reversed(self.services):
             service.stop()
         print("jobplatform: stopped", flush=True)
