@@ -7,6 +7,7 @@ validation, allowed transitions) lives in one place.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,13 +82,22 @@ class JobService:
         self.stats = stats or StatsRecorder()
         self.writer = writer or GroupWriter(Job._get_collection)
         self.transitions = JobTransitions(host, self.stats, self.writer)
+        self._validators = threading.local()
+
+    def _validator(self, job_type: JobType) -> Validator:
+        """This thread's validator of the job type's schema (building one costs more
+        than validating with it; a validator is not safe to share between threads)."""
+        cache = self._validators.__dict__.setdefault("by_type", {})
+        if job_type.name not in cache:
+            cache[job_type.name] = Validator(job_type.schema)
+        return cache[job_type.name]
 
     def validate(self, name: str, data: Any) -> dict[str, Any]:
         """Check `data` against the job type's schema; return it normalised."""
         job_type = self.host.job_type(name)
         if not isinstance(data, dict):
             raise InvalidSubmission("data must be an object", {"data": ["must be an object"]})
-        validator = Validator(job_type.schema)
+        validator = self._validator(job_type)
         if not validator.validate(data):
             raise InvalidJobData(f"data does not match the '{name}' schema", validator.errors)
         return validator.document
@@ -103,10 +113,7 @@ class JobService:
         `QueueUnavailable` is raised, so a failed submission leaves nothing behind.
         Concurrent submissions share their MongoDB insert (the group writer).
         """
-        answer, new = self._resolve_keys([self._new_job(name, data, **options)])
-        if new:
-            self._store(new, answer)
-        return answer[0]
+        return self._submit([self._new_document(name, data, **options)])[0]
 
     def submit_many(self, requests: list[dict[str, Any]]) -> list[Job]:
         """Submit many jobs, each a dict of `name`, `data` and `submit`'s options, all or
@@ -114,11 +121,11 @@ class JobService:
         as `jobs.N.field`. Stored with one insert and enqueued with one Redis command per
         queue; the answer holds each request's job, in order (for a duplicate idempotency
         key, the job that has it)."""
-        jobs: list[Job] = []
+        documents: list[dict[str, Any]] = []
         problems: dict[str, Any] = {}
         for index, request in enumerate(requests):
             try:
-                jobs.append(self._new_job(**request))
+                documents.append(self._new_document(**request))
             except UnknownJobType as exc:
                 problems[f"jobs.{index}.name"] = [str(exc)]
             except InvalidJobData as exc:
@@ -130,12 +137,16 @@ class JobService:
             raise InvalidJobData(
                 f"{refused} of {len(requests)} jobs are invalid; nothing was submitted", problems
             )
-        answer, new = self._resolve_keys(jobs)
+        return self._submit(documents)
+
+    def _submit(self, documents: list[dict[str, Any]]) -> list[Job]:
+        answer, new = self._resolve_keys([Job._from_son(doc) for doc in documents])
         if new:
-            self._store(new, answer)
+            stored = {doc["_id"]: doc for doc in documents}
+            self._store(new, [stored[job.id] for job in new], answer)
         return answer
 
-    def _new_job(
+    def _new_document(
         self,
         name: str,
         data: Any,
@@ -147,7 +158,7 @@ class JobService:
         idempotency_key: str | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
-    ) -> Job:
+    ) -> dict[str, Any]:
         job_type = self.host.job_type(name)
         document = self.validate(name, data)
         limits = _job_limits(job_type, max_attempts, timeout)
@@ -160,20 +171,28 @@ class JobService:
             run_at = utcnow() + timedelta(seconds=delay)
         elif run_at is not None and run_at.tzinfo is not None:
             run_at = run_at.astimezone(UTC).replace(tzinfo=None)
-        job_id = ObjectId()
-        return Job(
-            id=job_id,
-            type=name,
-            data=document,
-            state=SCHEDULED if run_at else QUEUED,
-            queue=job_type.queue,
-            priority=job_type.priority if priority is None else priority,
-            retry_policy=job_type.retry.as_dict(),
-            idempotency_key=idempotency_key or f"{OWN_KEY_PREFIX}{job_id}",
-            created_by=created_by,
-            run_at=run_at,
-            **limits,
-        )
+        job_id, now = ObjectId(), utcnow()
+        # the document to store, as Job(...).to_mongo() would make it (several times faster)
+        stored = {
+            "_id": job_id,
+            "type": name,
+            "data": document,
+            "state": SCHEDULED if run_at else QUEUED,
+            "queue": job_type.queue,
+            "priority": job_type.priority if priority is None else priority,
+            "max_attempts": limits["max_attempts"],
+            "retry_policy": job_type.retry.as_dict(),
+            "timeout": limits["timeout"],
+            "attempt_count": 0,
+            "attempts": [],
+            "idempotency_key": idempotency_key or f"{OWN_KEY_PREFIX}{job_id}",
+            "created_by": created_by,
+            "created_at": now,
+            "updated_at": now,
+            "run_at": run_at,
+            "cancel_requested": False,
+        }
+        return {key: value for key, value in stored.items() if value is not None}
 
     def _resolve_keys(self, jobs: list[Job]) -> tuple[list[Job], list[Job]]:
         """The answer (a job for each request) and the jobs to store: a key a stored job
@@ -193,10 +212,10 @@ class JobService:
                 answer.append(_same_type(existing, job.type))
         return answer, new
 
-    def _store(self, new: list[Job], answer: list[Job]) -> None:
-        """Insert the new jobs and enqueue them; a key that a concurrent submission took
-        meanwhile resolves to its job. Removes what it stored if the queue is down."""
-        documents = [job.to_mongo().to_dict() for job in new]
+    def _store(self, new: list[Job], documents: list[dict[str, Any]], answer: list[Job]) -> None:
+        """Insert the new jobs (`documents`, theirs) and enqueue them; a key that a
+        concurrent submission took meanwhile resolves to its job. Removes what it stored
+        if the queue is down."""
         try:
             duplicates = self.writer.insert(documents)
         except Exception:
