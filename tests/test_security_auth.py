@@ -229,6 +229,15 @@ def test_the_admin_cannot_be_shadowed_by_another_spelling(client, admin):
     assert response.status_code == 409
 
 
+def test_an_admin_cannot_demote_themselves_through_another_spelling(client, admin):
+    for spelling in ("ADMIN", " Admin"):
+        response = client.patch(
+            f"/api/users/{spelling}", headers=bearer(admin), json={"role": "viewer"}
+        )
+        assert response.status_code == 409, response.text
+    assert client.get("/api/users", headers=bearer(admin)).status_code == 200
+
+
 @pytest.mark.parametrize("method", ["TRACE", "OPTIONS"])
 @pytest.mark.parametrize("path", ["/api/jobs", "/api/login", "/api/no-such-thing"])
 def test_trace_and_options_on_the_api_answer_json(client, method, path):

@@ -56,7 +56,8 @@ async def get_user(username: str, _: Principal = Depends(admin)) -> dict:
 async def change_user(username: str, body: UserChange, me: Principal = Depends(admin)) -> dict:
     """Change a role, disable or enable, or set a new password. Disabling or a new
     password ends the user's login sessions at once."""
-    if username == me.username and (body.disabled or body.role not in (None, "admin")):
+    myself = users.normalize_username(username) == me.username
+    if myself and (body.disabled or body.role not in (None, "admin")):
         raise ApiError(
             409, "you cannot disable yourself or drop your own admin role; ask another admin"
         )
