@@ -1,8 +1,9 @@
 """The FerretDB build's edits (tools/ferretdb/edit_sources.py) keep MongoDB's answers.
 
-They let SQLite serve `_id` lookups, `_id` ranges and sorts by `_id` from the `_id`
-index, string equality from an index on its field, and narrow text searches with LIKE;
-FerretDB must still return exactly what MongoDB would for those queries.
+They let SQLite serve `_id` lookups, `_id` ranges, `$in` on `_id` and sorts by `_id` from
+the `_id` index, string equality from an index on its field, and narrow text searches with
+LIKE; FerretDB must still return exactly what MongoDB would for those queries. They also
+change how an update command holds SQLite's connections (upstream hung at 100 statements).
 """
 
 from __future__ import annotations
@@ -321,3 +322,94 @@ def test_single_document_updates_let_sqlite_restart_its_write_ahead_log(tmp_path
         assert wal < 8 * 1024 * 1024, f"the write-ahead log grew to {wal / 1e6:.1f} MB"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def keyed(mongo_server):
+    """Documents whose `_id`s are of several types, for `$in` on `_id`."""
+    client = pymongo.MongoClient(mongo_server)
+    db = client[f"jp_build_{uuid.uuid4().hex[:8]}"]
+    keys = [ObjectId() for _ in range(40)]
+    keys += ["s1", "s2", 'say "hi"', "<b>", "rød", 7, 8.5, {"k": 1}, None]
+    docs = [
+        {"_id": key, "n": n, "state": "dead" if n % 3 == 0 else "ok"} for n, key in enumerate(keys)
+    ]
+    db.items.insert_many(docs)
+    yield db.items, docs
+    client.drop_database(db.name)
+    client.close()
+
+
+def in_ids(docs, wanted: list) -> list:
+    """The `_id`s MongoDB's {"_id": {"$in": wanted}} matches, in insertion order."""
+
+    def same(a, b) -> bool:
+        number = (int, float)
+        if isinstance(a, number) or isinstance(b, number):
+            return isinstance(a, number) and isinstance(b, number) and a == b
+        return type(a) is type(b) and a == b
+
+    return [d["_id"] for d in docs if any(same(d["_id"], w) for w in wanted)]
+
+
+@pytest.mark.parametrize(
+    "pick",
+    [
+        lambda k: [k[0], k[5], k[39]],  # ObjectIds only: narrowed in SQL
+        lambda k: [],  # matches nothing
+        lambda k: [k[3], k[3], k[4], k[4], k[4]],  # duplicates
+        lambda k: [k[1], "s1", "s2"],  # ObjectIds and plain strings: narrowed
+        lambda k: [k[2], "s1", 7, None],  # other types: left to FerretDB
+        lambda k: [k[2], 'say "hi"', "<b>", "rød"],  # strings needing escapes: left too
+        lambda k: [{"k": 1}, 8.5, 7.0],
+        lambda k: [ObjectId(), "none-such"],  # nothing stored
+    ],
+)
+def test_id_in_matches_mongodb(keyed, pick):
+    items, docs = keyed
+    wanted = pick([d["_id"] for d in docs])
+    want = in_ids(docs, wanted)
+    query = {"_id": {"$in": wanted}}
+    assert sorted(map(repr, ids(items.find(query)))) == sorted(map(repr, want))
+    assert items.count_documents(query) == len(want)
+
+
+def test_id_in_with_other_conditions_matches_mongodb(keyed):
+    items, docs = keyed
+    oids = [d["_id"] for d in docs[:40]]
+    wanted = oids[::2] + ["s1", "s2"]
+    chosen = [d for d in docs if d["_id"] in wanted]
+    by_n = {"_id": {"$in": wanted}, "n": {"$gte": 10, "$lt": 41}}
+    assert sorted(map(str, ids(items.find(by_n)))) == sorted(
+        str(d["_id"]) for d in chosen if 10 <= d["n"] < 41
+    )
+    in_range = {"_id": {"$in": wanted, "$lt": oids[20]}}
+    assert (
+        ids(items.find(in_range).sort("_id", -1).limit(4))
+        == [i for i in reversed(oids[:20]) if i in wanted][:4]
+    )
+    dead = {"state": "dead", "_id": {"$in": wanted}}  # joins the string-equality edit
+    assert sorted(map(str, ids(items.find(dead)))) == sorted(
+        str(d["_id"]) for d in chosen if d["state"] == "dead"
+    )
+    assert items.count_documents({"_id": {"$in": wanted, "$nin": oids[:10]}}) == len(
+        [i for i in wanted if i not in oids[:10]]
+    )
+
+
+def test_update_many_and_delete_many_by_id_in_touch_exactly_those(mongo_server):
+    client = pymongo.MongoClient(mongo_server, socketTimeoutMS=30_000)
+    db = client[f"jp_build_{uuid.uuid4().hex[:8]}"]
+    try:
+        docs = [{"_id": ObjectId(), "state": "waiting"} for _ in range(200)]
+        db.items.insert_many(docs)
+        picked = [d["_id"] for d in docs[10:60]]
+        result = db.items.update_many({"_id": {"$in": picked}}, {"$set": {"state": "queued"}})
+        assert (result.matched_count, result.modified_count) == (50, 50)
+        assert sorted(ids(db.items.find({"state": "queued"}))) == sorted(picked)
+        deleted = db.items.delete_many({"_id": {"$in": picked[:20] + [ObjectId()]}})
+        assert deleted.deleted_count == 20
+        assert db.items.count_documents({}) == 180
+    finally:
+        client.drop_database(db.name)
+        client.close()
