@@ -293,6 +293,20 @@ def test_an_unknown_sqlite_sync_setting_is_refused(tmp_path, monkeypatch):
         FerretDB(tmp_path).command()
 
 
+def wal_size_after(tmp_path, update) -> int:
+    """Store 3,000 documents, call update(items, docs), return the write-ahead log's size."""
+    server = FerretDB(tmp_path).start()
+    try:
+        with pymongo.MongoClient(server.uri, socketTimeoutMS=60_000) as client:
+            items = client.waldb.items
+            docs = [{"_id": ObjectId(), "payload": "x" * 500, "attempts": []} for _ in range(3000)]
+            items.insert_many(docs)
+            update(items, docs)
+            return (tmp_path / "waldb.sqlite-wal").stat().st_size
+    finally:
+        server.stop()
+
+
 def test_single_document_updates_let_sqlite_restart_its_write_ahead_log(tmp_path):
     """Upstream wrote each `multi: false` update while its own read was still open.
 
@@ -301,27 +315,40 @@ def test_single_document_updates_let_sqlite_restart_its_write_ahead_log(tmp_path
     commit's checkpoint walked all of it. Now the log stays near SQLite's checkpoint size
     of 1,000 pages (4 MB).
     """
-    server = FerretDB(tmp_path).start()
-    try:
-        with pymongo.MongoClient(server.uri, socketTimeoutMS=60_000) as client:
-            items = client.waldb.items
-            docs = [{"_id": ObjectId(), "payload": "x" * 500, "attempts": []} for _ in range(3000)]
-            items.insert_many(docs)
-            for batch in range(25):
-                items.bulk_write(
-                    [
-                        pymongo.UpdateOne(
-                            {"_id": d["_id"]},
-                            {"$set": {"batch": batch}, "$push": {"attempts": {"n": batch}}},
-                        )
-                        for d in docs[batch * 99 : (batch + 1) * 99]
-                    ]
-                )
-            assert items.count_documents({"batch": {"$exists": True}}) == 25 * 99
-            wal = (tmp_path / "waldb.sqlite-wal").stat().st_size
-        assert wal < 8 * 1024 * 1024, f"the write-ahead log grew to {wal / 1e6:.1f} MB"
-    finally:
-        server.stop()
+
+    def bulk_updates(items, docs):
+        for batch in range(25):
+            items.bulk_write(
+                [
+                    pymongo.UpdateOne(
+                        {"_id": d["_id"]},
+                        {"$set": {"batch": batch}, "$push": {"attempts": {"n": batch}}},
+                    )
+                    for d in docs[batch * 99 : (batch + 1) * 99]
+                ]
+            )
+        assert items.count_documents({"batch": {"$exists": True}}) == 25 * 99
+
+    wal = wal_size_after(tmp_path, bulk_updates)
+    assert wal < 8 * 1024 * 1024, f"the write-ahead log grew to {wal / 1e6:.1f} MB"
+
+
+def test_find_one_and_update_lets_sqlite_restart_its_write_ahead_log(tmp_path):
+    """findAndModify wrote its document while its read was open, as single updates did."""
+
+    def claims(items, docs):
+        for n, d in enumerate(docs[:2000]):
+            before = items.find_one_and_update(
+                {"_id": d["_id"], "state": {"$exists": False}},
+                {"$set": {"state": "running"}, "$push": {"attempts": {"n": n}}},
+            )
+            assert before["_id"] == d["_id"]
+        assert items.count_documents({"state": "running"}) == 2000
+        gone = items.find_one_and_delete({"_id": docs[0]["_id"]})
+        assert gone["state"] == "running" and items.find_one({"_id": docs[0]["_id"]}) is None
+
+    wal = wal_size_after(tmp_path, claims)
+    assert wal < 8 * 1024 * 1024, f"the write-ahead log grew to {wal / 1e6:.1f} MB"
 
 
 @pytest.fixture(scope="module")

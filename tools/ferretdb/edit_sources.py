@@ -26,7 +26,8 @@ the whole collection. These edits, each checked to apply exactly once:
 7. let an update of one document read it and release its rows before writing it back, so
    SQLite can restart its write-ahead log (it cannot while a reader uses the log);
 8. narrow an `$in` of ObjectIds or plain strings on `_id` in SQL to `_id IN (...)`
-   (`id_in.go`, copied in), a superset FerretDB still filters.
+   (`id_in.go`, copied in), a superset FerretDB still filters;
+9. let findAndModify, too, read its document and release its rows before writing.
 """
 
 from __future__ import annotations
@@ -184,6 +185,22 @@ EDITS = [
         "\t\t\t\targs = append(args, string(must.NotFail(sjson.MarshalSingleValue(bound))))\n"
         "\t\t\t}\n\n"
         "\t\t\twhereClause, args = andIDIn(whereClause, args, v.(*types.Document))\n",
+        1,
+    ),
+    # findAndModify (find_one_and_update, ..._delete) changes one document too, and wrote it
+    # while its read was still open, with the same effect on the write-ahead log as the
+    # `multi: false` update above. Read the document first: consuming the iterator closes
+    # the rows. (The closer also holds maxTimeMS's cancel, so it must stay open until the
+    # write is done.)
+    (
+        "internal/handler/msg_findandmodify.go",
+        "\titer = common.LimitIterator(iter, closer, 1)\n",
+        "\tdocs, err := iterator.ConsumeValues(common.LimitIterator(iter, closer, 1))\n"
+        "\tif err != nil {\n"
+        "\t\treturn nil, lazyerrors.Error(err)\n"
+        "\t}\n\n"
+        "\titer = iterator.Values(iterator.ForSlice(docs))\n"
+        "\tcloser.Add(iter)\n",
         1,
     ),
 ]
