@@ -101,23 +101,22 @@ class ServiceProcess:
             self.process.wait()
 
 
-# SQLite's `synchronous` setting for FerretDB, chosen by FERRETDB_SQLITE_SYNC. FerretDB 1.24
-# already puts its databases in WAL mode but leaves `synchronous` at SQLite's default, FULL,
-# which syncs the log to disk on every commit. NORMAL syncs it only at checkpoints: a crash
-# of a process loses nothing, a power loss can lose the last commits (as MongoDB's default
-# write concern can).
-FERRETDB_SQLITE_SYNC_MODES = ("normal", "full")
-
-
-def ferretdb_sqlite_sync() -> str:
-    mode = os.environ.get("FERRETDB_SQLITE_SYNC", "normal").strip().lower() or "normal"
-    if mode not in FERRETDB_SQLITE_SYNC_MODES:
-        raise ValueError(f"FERRETDB_SQLITE_SYNC must be normal or full (got {mode!r})")
-    return mode
-
-
 class FerretDB(ServiceProcess):
     name = "ferretdb"
+
+    @staticmethod
+    def sqlite_sync() -> str:
+        """SQLite's `synchronous` setting, from FERRETDB_SQLITE_SYNC: `normal` or `full`.
+
+        FerretDB 1.24 puts its databases in WAL mode but leaves `synchronous` at SQLite's
+        default, FULL, which syncs the log to disk at every commit. NORMAL syncs it only at
+        checkpoints: a crashed process loses nothing, a power loss can lose the last
+        commits (as MongoDB's default write concern can).
+        """
+        mode = os.environ.get("FERRETDB_SQLITE_SYNC", "normal").strip().lower() or "normal"
+        if mode not in ("normal", "full"):
+            raise ValueError(f"FERRETDB_SQLITE_SYNC must be normal or full (got {mode!r})")
+        return mode
 
     def command(self) -> list[str]:
         binary = ferretdb_binary()
@@ -125,7 +124,7 @@ class FerretDB(ServiceProcess):
             raise FileNotFoundError(f"{binary} is missing; build it with scripts/build-ferretdb.sh")
         # modernc's SQLite driver runs each `_pragma` on every connection it opens; FerretDB
         # adds its own defaults (busy_timeout, journal_mode(wal), auto_vacuum) after ours.
-        sync = ferretdb_sqlite_sync()
+        sync = self.sqlite_sync()
         return [
             str(binary),
             "--handler=sqlite",
