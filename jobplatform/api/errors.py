@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -35,6 +36,7 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "validation_failed",
     429: "rate_limited",
+    500: "internal_error",
     503: "unavailable",
 }
 
@@ -57,11 +59,19 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class EnvelopeResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped, so a message that quotes the caller's
+    input (a lone surrogate in an unknown job type's name) still renders."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return EnvelopeResponse(body, status_code=status, headers=headers)
 
 
 def _field_errors(exc: RequestValidationError) -> dict[str, list[str]]:
@@ -119,6 +129,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: HTTPException):
         code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception):
+        # Starlette logs the traceback and re-raises after sending this answer.
+        return error_response(
+            500, "internal_error", "the server failed to answer this request; it was logged"
+        )
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
@@ -178,6 +195,7 @@ ERROR_STATUSES = {
     415: "request body is not JSON",
     422: "request does not match the schema; one message per field",
     429: "rate limited; see the Retry-After header",
+    500: "an unexpected failure, logged; the answer is still this envelope",
     503: "MongoDB or Redis is down; nothing was changed",
 }
 

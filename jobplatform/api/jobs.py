@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, current_user, operator, services
@@ -26,38 +27,32 @@ MAX_BULK_RETRY = 1000
 # time keeps that bounded, and each query gets enough CPU to count within its budget.
 MAX_LIST_QUERIES = 4
 _list_slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = WeakKeyDictionary()
+PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 LIST_PARAMS = {"state", "name", "created_after", "created_before", "q", "order", "limit", "cursor"}
-
-
-def unsafe_keys(value: Any, path: str = "") -> list[str]:
-    """Paths of keys MongoDB would read as operators or paths: starting with `$` or
-    containing `.`, at any depth."""
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}/{key}" if path else str(key)
-            if str(key).startswith("$") or "." in str(key):
-                found.append(where)
-            found += unsafe_keys(item, where)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += unsafe_keys(item, f"{path}/{index}")
-    return found
 
 
 def _naive_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is None:
         return value
-    return value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError("is outside the years 1 to 9999 in UTC") from None
+
+
+# A time from a request, in UTC without its offset (how the history stores times).
+UtcDatetime = Annotated[datetime, AfterValidator(_naive_utc)]
 
 
 class JobRequest(BaseModel):
     name: str = Field(min_length=1, max_length=64, description="the job type")
     data: dict[str, Any] = Field(default_factory=dict)
     delay: float | None = Field(None, ge=0, le=365 * 86400, description="seconds to wait")
-    run_at: datetime | None = None
+    run_at: UtcDatetime | None = None
     priority: int | None = Field(None, ge=-100, le=100)
-    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    idempotency_key: str | None = Field(
+        None, min_length=1, max_length=200, description="printable ASCII"
+    )
     max_attempts: int | None = Field(
         None, ge=1, le=100, description="fewer attempts than the type allows"
     )
@@ -65,18 +60,13 @@ class JobRequest(BaseModel):
         None, gt=0, le=86400, description="seconds; shorter than the type allows"
     )
 
-    @field_validator("data")
+    @field_validator("idempotency_key")
     @classmethod
-    def _safe_keys(cls, data: dict[str, Any]) -> dict[str, Any]:
-        bad = unsafe_keys(data)
-        if bad:
-            raise ValueError(f"keys may not start with '$' or contain '.': {', '.join(bad)}")
-        return data
-
-    @field_validator("run_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return _naive_utc(value)
+    def _printable_ascii(cls, key: str | None) -> str | None:
+        # It becomes part of the email plugin's Message-ID, a log field, a search term.
+        if key is not None and not PRINTABLE_ASCII.fullmatch(key):
+            raise ValueError("must be printable ASCII (space to '~'), no control characters")
+        return key
 
 
 class BatchRequest(BaseModel):
@@ -88,8 +78,8 @@ class BulkRetryRequest(BaseModel):
 
     state: Literal["dead", "cancelled"] = "dead"
     name: str | None = Field(None, max_length=64, description="job type")
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: UtcDatetime | None = None
+    created_before: UtcDatetime | None = None
     limit: int = Field(1000, ge=1, le=MAX_BULK_RETRY)
 
 
@@ -202,8 +192,8 @@ async def list_jobs(
         list[Annotated[str, Field(max_length=64)]],
         Query(description="job type; repeat for several"),
     ] = [],  # noqa: B006
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: UtcDatetime | None = None,
+    created_before: UtcDatetime | None = None,
     q: str | None = Query(
         None,
         max_length=200,

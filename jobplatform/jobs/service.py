@@ -16,6 +16,7 @@ from cerberus import Validator
 
 from jobplatform.db import parse_object_id
 from jobplatform.jobs.batching import GroupWriter
+from jobplatform.jobs.data_rules import data_problems
 from jobplatform.jobs.models import CANCELLED, DEAD, FINAL, QUEUED, SCHEDULED, Job, utcnow
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.stats import StatsRecorder
@@ -97,6 +98,9 @@ class JobService:
         job_type = self.host.job_type(name)
         if not isinstance(data, dict):
             raise InvalidSubmission("data must be an object", {"data": ["must be an object"]})
+        problems = data_problems(data)
+        if problems:
+            raise InvalidJobData("data cannot be stored as it is", problems)
         validator = self._validator(job_type)
         if not validator.validate(data):
             raise InvalidJobData(f"data does not match the '{name}' schema", validator.errors)
