@@ -7,16 +7,22 @@ refused, a template that names a missing variable) raises `PermanentError`.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import smtplib
 import ssl
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formatdate
 from string import Template
 from typing import Any
 
 from jobplatform.plugins import PermanentError
+from jobplatform_email.headers import EMAIL_PATTERN, header_problem
 
-EMAIL_PATTERN = r"^[^@\s<>,;\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$"
+# Characters a Message-ID's left part may hold as they are; other keys are hashed.
+MESSAGE_KEY = re.compile(r"[A-Za-z0-9._-]{1,200}")
 
 
 class TemporaryDeliveryError(Exception):
@@ -36,21 +42,53 @@ def _render(text: str | None, variables: dict[str, Any], field: str) -> str | No
         raise PermanentError(f"{field} is not a valid template: {exc}") from None
 
 
+def _address(text: str, field: str) -> Address:
+    """One address as a header object. The schema checked it at submission; this check
+    again covers jobs stored before that (a permanent failure, never a sent header)."""
+    if not isinstance(text, str) or not re.match(EMAIL_PATTERN, text):
+        raise PermanentError(f"{field}: {text!r} is not a single email address")
+    username, _, domain = text.rpartition("@")
+    return Address(username=username, domain=domain)
+
+
+def _addresses(value: str | list[str] | None, field: str) -> list[Address]:
+    values = [value] if isinstance(value, str) else value or []
+    return [_address(text, field) for text in values]
+
+
+def _header_text(text: str, field: str) -> str:
+    problem = header_problem(text)
+    if problem:
+        raise PermanentError(f"{field} {problem}")
+    return text
+
+
+def _message_id(message_key: str, domain: str) -> str:
+    left = message_key if MESSAGE_KEY.fullmatch(message_key) else _digest(message_key)
+    return f"<{left}@{domain}>"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 def build_message(data: dict[str, Any], sender: str, message_key: str) -> EmailMessage:
+    """The message, built with the email package's modern policy from header objects:
+    addresses as `Address` parts, texts checked to hold no line break or encoded word, so
+    nothing in the job's data can add a header or end the headers early."""
     variables = data.get("variables") or {}
-    recipients = data["recipient"]
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = ", ".join(recipients) if isinstance(recipients, list) else recipients
+    message = EmailMessage(policy=SMTP)
+    from_address = _address(sender, "sender")
+    message["From"] = from_address
+    message["To"] = _addresses(data["recipient"], "recipient")
     if data.get("cc"):
-        message["Cc"] = ", ".join(data["cc"])
+        message["Cc"] = _addresses(data["cc"], "cc")
     if data.get("reply_to"):
-        message["Reply-To"] = data["reply_to"]
-    message["Subject"] = _render(data["subject"], variables, "subject")
+        message["Reply-To"] = _address(data["reply_to"], "reply_to")
+    message["Subject"] = _header_text(_render(data["subject"], variables, "subject"), "subject")
     message["Date"] = formatdate(localtime=False)
-    domain = sender.rpartition("@")[2] or "localhost"
     # Stable across attempts, so a receiver can drop a duplicate after a worker crash.
-    message["Message-ID"] = f"<{message_key}@{domain}>"
+    message["Message-ID"] = _message_id(message_key, from_address.domain or "localhost")
     body = _render(data.get("body"), variables, "body")
     html = _render(data.get("html"), variables, "html")
     message.set_content(body if body is not None else "")
@@ -76,8 +114,8 @@ def _connect(settings: dict[str, Any]) -> smtplib.SMTP:
 def deliver(data: dict[str, Any], settings: dict[str, Any], message_key: str) -> dict[str, Any]:
     """Send one message; return its Message-ID and the accepted and refused recipients."""
     message = build_message(data, settings["sender"], f"jobplatform.{message_key}")
-    to = data["recipient"] if isinstance(data["recipient"], list) else [data["recipient"]]
-    envelope = [*to, *(data.get("cc") or []), *(data.get("bcc") or [])]
+    fields = ("recipient", "cc", "bcc")
+    envelope = [a.addr_spec for f in fields for a in _addresses(data.get(f), f)]
     try:
         client = _connect(settings)
         try:

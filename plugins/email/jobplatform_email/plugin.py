@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from jobplatform.plugins import JobContext, JobType, RetryPolicy, hookimpl
-from jobplatform_email.delivery import EMAIL_PATTERN, deliver
+from jobplatform_email.delivery import deliver
+from jobplatform_email.headers import EMAIL_PATTERN, check_subject
 
 ADDRESS = {"type": "string", "regex": EMAIL_PATTERN, "maxlength": 254}
 ADDRESS_LIST = {"type": "list", "maxlength": 100, "schema": ADDRESS}
@@ -27,7 +28,13 @@ DATA_SCHEMA = {
         "anyof": [ADDRESS, {**ADDRESS_LIST, "minlength": 1}],
         "meta": {"label": "To", "help": "one address, or a list of addresses"},
     },
-    "subject": {"type": "string", "required": True, "empty": False, "maxlength": 998},
+    "subject": {
+        "type": "string",
+        "required": True,
+        "empty": False,
+        "maxlength": 998,
+        "check_with": check_subject,
+    },
     "body": {"type": "string", "maxlength": 1_000_000, "meta": {"label": "Plain-text body"}},
     "html": {"type": "string", "maxlength": 1_000_000, "meta": {"label": "HTML body"}},
     "cc": ADDRESS_LIST,
@@ -35,7 +42,7 @@ DATA_SCHEMA = {
     "reply_to": ADDRESS,
     "variables": {
         "type": "dict",
-        "keysrules": {"type": "string", "regex": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+        "keysrules": {"type": "string", "regex": r"^[A-Za-z_][A-Za-z0-9_]*\Z"},
         "meta": {"help": "values for $name placeholders in the subject and bodies"},
     },
 }
