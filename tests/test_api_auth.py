@@ -344,11 +344,16 @@ def test_a_new_role_applies_to_open_sessions_at_once(client, admin):
     assert client.get("/api/jobs", headers=bearer(token)).status_code == 200
 
 
-def test_without_redis_the_lockout_lives_in_the_web_process(mongo_uri, tmp_path):
+def test_without_redis_the_lockout_lives_in_a_file_under_data_dir(mongo_uri, tmp_path):
+    username = "memory-" + uuid.uuid4().hex[:6]
     with app_client(
         mongo_uri, None, tmp_path, login_lockout_after=2, login_lockout_seconds=30
     ) as client:
-        username = "memory-" + uuid.uuid4().hex[:6]
         codes = [_try(client, username, "wrong").status_code for _ in range(3)]
         assert codes == [401, 429, 429]
         assert 29 <= int(_try(client, username, "x").headers["retry-after"]) <= 30
+    assert (tmp_path / "limits.sqlite3").exists()
+    with app_client(  # another web process on this machine, or this one restarted
+        mongo_uri, None, tmp_path, login_lockout_after=2, login_lockout_seconds=30
+    ) as client:
+        assert _try(client, username, "wrong").status_code == 429

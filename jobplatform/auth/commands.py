@@ -98,21 +98,13 @@ def _unlock(args: argparse.Namespace) -> int:
     from jobplatform.config import load_settings
 
     settings = load_settings()
-    if not settings.redis_uri:
-        print(
-            "jobplatform: without REDIS_URI the lockouts live in the web process's memory; "
-            "restart the web process (under `jobplatform run`: Ctrl-C and start it again) "
-            "to lift them",
-            file=sys.stderr,
-        )
-        return 1
 
     def unlock() -> None:
         username = get_user(args.username).username
         try:
             lifted = build_limiter(settings).unlock(username)
         except LimitStoreDown as exc:
-            raise AccountError(f"Redis cannot be reached ({exc}); nothing was changed") from None
+            raise AccountError(f"the lockouts cannot be reached ({exc}); nothing changed") from None
         print(f"'{username}' unlocked ({lifted} lockout{'s' * (lifted != 1)} lifted)")
 
     return _run(unlock)

@@ -12,8 +12,8 @@ The username's limits count per (username, address) so that failures sent from e
 cannot lock a user out (the denial of service a per-username lockout hands out); guessing
 from many addresses is still held to a few tries per address before each lockout.
 
-Without REDIS_URI (the SQLite queue, one machine, one web process) the counters live in
-the web process's memory: the same limits, forgotten on restart.
+Without REDIS_URI (the SQLite queue, one machine) the counters live in a SQLite file next
+to the queue file, `DATA_DIR/limits.sqlite3`, shared by the processes of that machine.
 
 If Redis cannot be reached, API requests are let through (reads of the history keep
 working; the failure is logged) but logins are refused with 503, because a lockout that
@@ -22,11 +22,15 @@ cannot be checked must not be bypassed.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import re
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from redis import Redis
@@ -108,50 +112,72 @@ class RedisStore:
             raise LimitStoreDown(str(exc)) from exc
 
 
-class MemoryStore:
-    """Counters in this process, for one web process on one machine (no REDIS_URI)."""
+class SqliteStore:
+    """Counters in a SQLite file under DATA_DIR, for one machine without REDIS_URI: every
+    process there (web processes, `jobplatform users unlock`) sees the same counts, and they
+    outlive a restart. Nothing in it needs to survive a power loss, so it is not synced."""
 
-    def __init__(self) -> None:
-        self._values: dict[str, tuple[int, float]] = {}
-        self._lock = threading.Lock()
+    PURGE_EVERY = 1000  # writes between removals of expired counters
 
-    def _live(self, key: str, now: float) -> tuple[int, float] | None:
-        entry = self._values.get(key)
-        if entry and entry[1] <= now:
-            del self._values[key]
-            return None
-        return entry
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._writes = itertools.count(1)
+        self._execute(
+            "CREATE TABLE IF NOT EXISTS counters"
+            " (key TEXT PRIMARY KEY, value INTEGER NOT NULL, expires REAL NOT NULL)"
+        )
+
+    def _execute(self, sql: str, *args) -> sqlite3.Cursor:
+        db = getattr(self._local, "db", None)
+        try:
+            if db is None:  # one connection a thread; each statement commits on its own
+                db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=OFF")
+                self._local.db = db
+            return db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise LimitStoreDown(f"{self.path}: {exc}") from exc
 
     def incr(self, key: str, ttl: int) -> int:
-        now = time.monotonic()
-        with self._lock:
-            if len(self._values) > 100_000:  # forget expired keys now and then
-                self._values = {k: v for k, v in self._values.items() if v[1] > now}
-            value, expires = self._live(key, now) or (0, now + ttl)
-            self._values[key] = (value + 1, expires)
-            return value + 1
+        now = time.time()
+        if next(self._writes) % self.PURGE_EVERY == 0:
+            self._execute("DELETE FROM counters WHERE expires <= ?", now)
+        (value,) = self._execute(
+            "INSERT INTO counters VALUES (?, 1, ?) ON CONFLICT (key) DO UPDATE SET"
+            " value = CASE WHEN expires <= ? THEN 1 ELSE value + 1 END,"
+            " expires = CASE WHEN expires <= ? THEN excluded.expires ELSE expires END"
+            " RETURNING value",
+            key,
+            now + ttl,
+            now,
+            now,
+        ).fetchone()
+        return value
 
     def ttl(self, key: str) -> int:
-        now = time.monotonic()
-        with self._lock:
-            entry = self._live(key, now)
-            return int(entry[1] - now + 0.999) if entry else 0
+        now = time.time()
+        row = self._execute(
+            "SELECT expires FROM counters WHERE key = ? AND expires > ?", key, now
+        ).fetchone()
+        return math.ceil(row[0] - now) if row else 0
 
     def set(self, key: str, ttl: int) -> None:
-        with self._lock:
-            self._values[key] = (1, time.monotonic() + ttl)
+        self._execute("INSERT OR REPLACE INTO counters VALUES (?, 1, ?)", key, time.time() + ttl)
 
     def delete(self, *keys: str) -> None:
-        with self._lock:
-            for key in keys:
-                self._values.pop(key, None)
+        for key in keys:
+            self._execute("DELETE FROM counters WHERE key = ?", key)
 
     def delete_prefix(self, prefix: str) -> int:
-        with self._lock:
-            keys = [k for k in self._values if k.startswith(prefix)]
-            for key in keys:
-                del self._values[key]
-            return len(keys)
+        after = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # the first text not starting so
+        now = time.time()
+        cursor = self._execute(
+            "DELETE FROM counters WHERE key >= ? AND key < ? RETURNING expires", prefix, after
+        )
+        return sum(1 for (expires,) in cursor.fetchall() if expires > now)
 
 
 @dataclass
@@ -215,18 +241,19 @@ class RateLimiter:
     def unlock(self, username: str) -> int:
         """Lift the lockout of `username` from every address and forget its failures;
         return how many lockouts were lifted."""
-        lifted = self.store.delete_prefix(f"{PREFIX}lock:{username}\0")
+        lifted = self.store.delete_prefix(f"{PREFIX}lock:{_pair(username, '')}")
         for kind in ("fail", "level"):
-            self.store.delete_prefix(f"{PREFIX}{kind}:{username}\0")
+            self.store.delete_prefix(f"{PREFIX}{kind}:{_pair(username, '')}")
         return lifted
 
 
 def _pair(username: str, client_ip: str) -> str:
-    """The key part of a (username, address) pair. An address holds no NUL, so no
+    """The key part of a (username, address) pair. An address holds no `|`, so no
     username, whatever it holds, makes the key of another user's pair."""
-    return f"{username}\0{client_ip}"
+    return f"{username}|{client_ip}"
 
 
 def build_limiter(settings: Settings) -> RateLimiter:
-    store = RedisStore(settings.redis_uri) if settings.redis_uri else MemoryStore()
-    return RateLimiter(settings, store)
+    if settings.redis_uri:
+        return RateLimiter(settings, RedisStore(settings.redis_uri))
+    return RateLimiter(settings, SqliteStore(settings.data_dir / "limits.sqlite3"))
