@@ -144,7 +144,9 @@ EDITS = [
     # returns; a statement that matched one document (`multi: false`) stops reading before
     # its rows end, so its connection stays taken. The 100th such statement takes the last
     # connection and its write then waits for a free one forever, and so does every other
-    # client. Close each statement's rows as soon as that statement is done.
+    # client. Close each statement's rows as soon as that statement is done. (The next edit
+    # closes a `multi: false` statement's rows even before its write; this one still
+    # releases whatever any statement holds when it ends.)
     (
         "internal/handler/msg_update.go",
         '\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)\n'
