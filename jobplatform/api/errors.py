@@ -60,8 +60,8 @@ class ApiError(Exception):
 
 
 class EnvelopeResponse(JSONResponse):
-    """JSON with every non-ASCII character escaped, so a message that quotes the caller's
-    input (a lone surrogate in an unknown job type's name) still renders."""
+    """JSON with every non-ASCII character escaped: an error message may quote the caller's
+    input, and a lone surrogate in it must not turn the error into a failure to render."""
 
     def render(self, content: Any) -> bytes:
         return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
