@@ -30,6 +30,11 @@ BROKEN_FILES = {
         ":2: unknown section 'plugin'",
         "only [plugins.NAME] and [job_types.NAME]",
     ),
+    "queue with a trailing newline": (
+        '[job_types.sendEmail]\nqueue = "email\\n"\n',
+        ":2: job_types.sendEmail.queue: value does not match regex",
+        "correct the value",
+    ),
     "bad override": (
         "[job_types.sendEmail]\nqueue = 'email'\nretry = { max_attempts = 0 }\n",
         ":3: job_types.sendEmail.retry.max_attempts: min value is 1",
@@ -136,6 +141,8 @@ def test_plugins_new_refuses_a_bad_name_and_an_existing_directory(tmp_path):
 
     assert new("Image-Resize").returncode == 1
     assert "'Image-Resize' is not a usable plugin name" in new("Image-Resize").stderr
+    assert new("image_resize\n").returncode == 1  # a trailing newline is no part of a name
+    assert not (tmp_path / "image_resize\n").exists()
     (tmp_path / "taken").mkdir()
     taken = new("taken")
     assert taken.returncode == 1

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jobplatform.logs import bind
 
 HEADER = "x-request-id"
-ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
 QUIET_PREFIXES = ("/health", "/_nicegui", "/metrics")  # probes and assets: DEBUG, not INFO
 log = logging.getLogger("jobplatform.http")
 

@@ -22,7 +22,7 @@ from jobplatform.plugins.host import ENTRY_POINT_GROUP
 from jobplatform.plugins.manifest import ManifestError, load_manifest
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "plugins" / "_template"
-PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+PLUGIN_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}\Z")
 RESTART_HINT = (
     "Restart the web and worker processes (under `make run`: Ctrl-C and start it "
     "again) to offer its job types."

@@ -37,7 +37,7 @@ RETRY_KEYS = {
     "jitter": {"type": "number", "min": 0, "max": 1},
 }
 JOB_TYPE_OVERRIDE = {
-    "queue": {"type": "string", "regex": r"^[A-Za-z0-9_.-]{1,64}$"},
+    "queue": {"type": "string", "regex": r"[A-Za-z0-9_.-]{1,64}\Z"},
     "timeout": {"type": "number", "min": 0.001},
     "priority": {"type": "integer"},
     "retry": {"type": "dict", "schema": RETRY_KEYS},
