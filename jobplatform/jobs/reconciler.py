@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from jobplatform.config import Settings
-from jobplatform.jobs import retention
+from jobplatform.jobs import retention, schedules
 from jobplatform.jobs.leader import LeaderLock
 from jobplatform.jobs.models import DEAD, RUNNING, WAITING, Job, utcnow
 from jobplatform.jobs.queue import JobQueue
@@ -82,6 +82,7 @@ class Reconciler:
         now = now or utcnow()
         self.take_back_expired(now)
         self.requeue_missing(now)
+        schedules.fire_due(now, self.transitions, self.queue)
         clock = time.monotonic()
         if clock >= self._due["recount"]:
             recount()

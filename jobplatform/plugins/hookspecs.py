@@ -70,3 +70,18 @@ def on_job_event(event: dict[str, Any], settings: dict[str, Any]) -> None:
     the job document already shows it. Exceptions are logged and ignored; keep it
     quick (it runs on the job's thread), or submit a job for slow work.
     """
+
+
+@hookspec
+def default_schedules(settings: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Return the schedules (periodic jobs) this plugin offers by default, as dicts.
+
+    Each dict has `name` (unique among all schedules), `job_type`, `data`, and either
+    `cron` (5 fields, e.g. `"0 3 * * *"`) with an optional `timezone` (an IANA name,
+    default `UTC`) or `interval_seconds` (at least 1); optionally `priority`,
+    `max_attempts` and `timeout`, as a submission takes them. Called when a web process
+    starts: a default whose name no schedule has yet is created *disabled*, so it fires
+    only once an operator enables it; later changes to the dict do not touch a schedule
+    that exists. One that is invalid (unknown job type, data its schema refuses, a bad
+    cron expression) is logged and skipped; an exception is logged and ignored.
+    """

@@ -183,6 +183,30 @@ class PluginHost:
     def settings_of(self, job_type: str) -> dict[str, Any]:
         return self.plugins[self.owner_of(job_type)].settings
 
+    def default_schedules(self) -> list[tuple[str, dict[str, Any]]]:
+        """Each loaded plugin's `default_schedules`, as (plugin name, schedule dict) pairs
+        in plugin-name order; a hook that raises, or returns something else than dicts,
+        is logged and left out."""
+        found = []
+        impls = self.manager.hook.default_schedules.get_hookimpls()
+        for impl in sorted(impls, key=lambda i: i.plugin_name):
+            arguments = {"settings": self.plugins[impl.plugin_name].settings}
+            try:
+                specs = impl.function(**{name: arguments[name] for name in impl.argnames})
+            except Exception:  # noqa: BLE001 - a plugin's defaults must not stop a process
+                log.exception("plugin %s: default_schedules raised", impl.plugin_name)
+                continue
+            for spec in specs or []:
+                if isinstance(spec, dict):
+                    found.append((impl.plugin_name, dict(spec)))
+                else:
+                    log.error(
+                        "plugin %s: default_schedules returned %s, not a dict",
+                        impl.plugin_name,
+                        type(spec).__name__,
+                    )
+        return found
+
     def emit(self, event: dict[str, Any]) -> None:
         """Give a job event to every plugin's `on_job_event`; one that raises is logged."""
         for impl in self.manager.hook.on_job_event.get_hookimpls():
