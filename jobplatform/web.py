@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from jobplatform import db, metrics
-from jobplatform.api import auth, health, jobs, stats, tokens, users
+from jobplatform.api import auth, health, jobs, schedules, stats, tokens, users
 from jobplatform.api.errors import install_error_handlers, unknown_endpoint_router
 from jobplatform.api.plugins import router as plugins_router
 from jobplatform.api.request_id import RequestIdMiddleware
@@ -15,6 +15,7 @@ from jobplatform.api.security import install_security
 from jobplatform.auth.production import check_secrets, check_stored_admin
 from jobplatform.auth.users import ensure_admin
 from jobplatform.config import Settings
+from jobplatform.jobs.schedules import ensure_default_schedules
 from jobplatform.services import Services, build_services
 
 log = logging.getLogger("jobplatform.web")
@@ -35,6 +36,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             flush=True,
         )
     check_stored_admin(settings)
+    ensure_default_schedules(svc.jobs)  # plugins' defaults, created disabled
     app = FastAPI(
         title="jobplatform",
         version="0.1.0",
@@ -51,6 +53,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         tokens.router,
         health.router,
         stats.router,
+        schedules.router,
     ):
         app.include_router(router)
     app.include_router(plugins_router)

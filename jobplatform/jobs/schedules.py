@@ -19,6 +19,7 @@ cron times are computed by croniter in the schedule's own zone (tz-aware), so a 
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -350,7 +351,11 @@ class ScheduleService:
             else:
                 clean["cron"] = " ".join(cron.split())
         else:
-            if isinstance(interval, bool) or not isinstance(interval, int | float):
+            if (
+                isinstance(interval, bool)
+                or not isinstance(interval, int | float)
+                or not math.isfinite(interval)
+            ):
                 problems["interval_seconds"] = ["must be a whole number of seconds"]
             elif interval != int(interval):
                 problems["interval_seconds"] = ["must be a whole number of seconds"]
@@ -375,9 +380,11 @@ class ScheduleService:
         for option in ("max_attempts", "timeout"):
             value = values.get(option)
             if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int | float)
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
             ):
-                problems[option] = ["must be a number"]
+                problems[option] = ["must be a finite number"]
         if not isinstance(name, str) or not name:
             problems["job_type"] = ["required: the job type to submit"]
             return
@@ -505,9 +512,13 @@ def _cron_problem(expression: Any) -> str | None:
             f"not {len(fields)}: {expression!r}"
         )
     try:
-        croniter(" ".join(fields))
-    except (CroniterError, ValueError, KeyError) as exc:
+        times = croniter(" ".join(fields), datetime.now(UTC))
+    except Exception as exc:  # noqa: BLE001 - croniter's refusals are not all CroniterError
         return f"invalid cron expression {expression!r}: {exc}"
+    try:
+        times.get_next(datetime)
+    except (CroniterError, ValueError, OverflowError):
+        return f"cron expression {expression!r} never occurs (like 31 February)"
     return None
 
 
