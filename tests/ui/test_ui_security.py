@@ -41,13 +41,16 @@ async def test_a_new_password_or_disabling_ends_the_admin_app_session(user: User
 
 
 async def test_an_action_after_the_password_changed_is_refused(user: User) -> None:
-    name = account()
+    name = account("admin")
     await log_in(user, name)
-    await user.open("/jobs/new")
+    await user.open("/users")
+    await user.should_see(marker="create-user")
     set_password(name, "another-long-password")
-    user.find(marker="user-menu").click()  # any handler checks the session first
-    user.find(marker="logout").click()
-    await user.should_see(marker="login")
+    user.find(marker="new-username").type("never-created")
+    user.find(marker="new-password").type(PASSWORD)
+    user.find(marker="create-user").click()  # the page is open; its handler checks the session
+    await user.should_see("Your session has ended; log in again.")
+    assert Account.objects(username="never-created").count() == 0
     await log_in(user, name, "another-long-password")
 
 
