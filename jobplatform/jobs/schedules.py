@@ -196,6 +196,19 @@ def latest_slot(schedule: Schedule, now: datetime) -> datetime:
     return schedule.next_run_at + ((now - schedule.next_run_at) // step) * step
 
 
+def upcoming(schedule: Schedule, count: int = 3) -> list[datetime]:
+    """The schedule's next `count` slots from its `next_run_at` (none while disabled)."""
+    if schedule.next_run_at is None:
+        return []
+    times = [schedule.next_run_at]
+    while len(times) < count:
+        if schedule.cron:
+            times.append(cron_next(schedule.cron, schedule.timezone, times[-1]))
+        else:
+            times.append(times[-1] + timedelta(seconds=schedule.interval_seconds))
+    return times
+
+
 def slot_key(schedule_id: Any, slot: datetime) -> str:
     """The idempotency key of a schedule's job for one slot."""
     return f"{KEY_PREFIX}{schedule_id}:{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}"

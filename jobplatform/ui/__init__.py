@@ -26,6 +26,7 @@ def mount(app: FastAPI, services: Services) -> None:
         login,
         new_job,
         plugins,
+        schedules,
         tokens,
         users,
         workers,
@@ -34,7 +35,7 @@ def mount(app: FastAPI, services: Services) -> None:
     Storage.path = (services.settings.data_dir / "nicegui").resolve()
     Storage.path.mkdir(parents=True, exist_ok=True)
     nicegui_app.storage = Storage()  # its general store was opened on the old path
-    for page in (login, dashboard, jobs, new_job, plugins, workers, users, tokens):
+    for page in (login, dashboard, jobs, new_job, schedules, plugins, workers, users, tokens):
         page.register(services)
     ui.run_with(
         app,

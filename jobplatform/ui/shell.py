@@ -24,6 +24,7 @@ NAVIGATION = [
     ("Dashboard", "/", "dashboard", None),
     ("Jobs", "/jobs", "work_history", None),
     ("New job", "/jobs/new", "add_circle", None),
+    ("Schedules", "/schedules", "schedule", None),
     ("Plugins", "/plugins", "extension", None),
     ("Workers", "/workers", "memory", None),
     ("Users", "/users", "group", "admin"),
