@@ -122,6 +122,31 @@ def test_invalid_schedules_are_422_naming_the_field_and_nothing_is_stored(app, f
     assert Schedule.objects.count() == before
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"name": "x\\ud800", "job_type": "sendEmail", "interval_seconds": 5}',
+        '{"name": "x", "job_type": "\\ud800", "interval_seconds": 5}',
+        '{"name": "x", "job_type": "sendEmail", "cron": "\\ud800 * * * *"}',
+        '{"name": "x", "job_type": "sendEmail", "cron": "*/0 * * * *"}',
+        '{"name": "x", "job_type": "sendEmail", "cron": "0 0 * * *", "timezone": "\\u0000"}',
+        '{"name": "x", "job_type": "sendEmail", "interval_seconds": 5, "timeout": NaN}',
+        '{"name": "x", "job_type": "sendEmail", "interval_seconds": 5, "timeout": Infinity}',
+        '{"name": "x", "job_type": "sendEmail", "interval_seconds": 99999999999999999999999}',
+        '{"name": "x", "job_type": "sendEmail", "interval_seconds": 5, "priority": -1e400}',
+        '{"name": "x", "job_type": "sendEmail", "interval_seconds": 5, "data": {"a": 1e999}}',
+    ],
+)
+def test_hostile_input_is_a_422_in_the_envelope(app, body):
+    before = Schedule.objects.count()
+    response = app.post(
+        "/api/schedules", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_failed"
+    assert Schedule.objects.count() == before
+
+
 def test_invalid_change_is_422_and_changes_nothing(app):
     schedule = app.post("/api/schedules", json=email_schedule()).json()
     response = app.patch(f"/api/schedules/{schedule['id']}", json={"cron": "0 0 31 2 * *"})

@@ -39,7 +39,7 @@ from mongoengine import (
 )
 from mongoengine.errors import NotUniqueError
 
-from jobplatform.db import parse_object_id
+from jobplatform.ids import parse_object_id
 from jobplatform.jobs.models import Job, utcnow
 from jobplatform.jobs.service import (
     InvalidJobData,
@@ -530,8 +530,10 @@ def _cron_problem(expression: Any) -> str | None:
         return f"invalid cron expression {expression!r}: {exc}"
     try:
         times.get_next(datetime)
-    except (CroniterError, ValueError, OverflowError):
+    except CroniterError:
         return f"cron expression {expression!r} never occurs (like 31 February)"
+    except Exception as exc:  # noqa: BLE001 - whatever croniter cannot compute is refused
+        return f"invalid cron expression {expression!r}: {exc}"
     return None
 
 
