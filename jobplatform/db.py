@@ -6,8 +6,6 @@ import threading
 from collections import Counter
 
 import mongoengine
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import monitoring
 
 from jobplatform.config import Settings, SettingsError
@@ -62,14 +60,6 @@ def connect(settings: Settings) -> None:
     for document in (Job, User, LoginSession, ApiToken):
         document.ensure_indexes()
     ensure_query_indexes()
-
-
-def parse_object_id(text: str) -> ObjectId | None:
-    """The ObjectId `text` spells, or None if it spells none (an id from a URL, say)."""
-    try:
-        return ObjectId(text)
-    except (InvalidId, TypeError):
-        return None
 
 
 def disconnect() -> None:

@@ -15,7 +15,7 @@ from mongoengine import BooleanField, DateTimeField, Document, StringField
 
 from jobplatform.auth.tokens import API_TOKEN_PREFIX, digest, new_opaque_token
 from jobplatform.auth.users import ROLES, AccountError, User, UserExists, UserNotFound
-from jobplatform.db import parse_object_id
+from jobplatform.ids import parse_object_id
 from jobplatform.jobs.models import utcnow
 
 SHOWN_PREFIX = len(API_TOKEN_PREFIX) + 6

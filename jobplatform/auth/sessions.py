@@ -15,7 +15,7 @@ from mongoengine import DateTimeField, Document, ObjectIdField, StringField
 from mongoengine.errors import NotUniqueError
 
 from jobplatform.auth.tokens import REFRESH_TOKEN_PREFIX, digest, new_opaque_token
-from jobplatform.db import parse_object_id
+from jobplatform.ids import parse_object_id
 from jobplatform.jobs.models import utcnow
 
 

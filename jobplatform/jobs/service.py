@@ -14,7 +14,7 @@ from typing import Any
 from bson import ObjectId
 from cerberus import Validator
 
-from jobplatform.db import parse_object_id
+from jobplatform.ids import parse_object_id
 from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.data_rules import data_problems
 from jobplatform.jobs.models import CANCELLED, DEAD, FINAL, QUEUED, SCHEDULED, Job, utcnow
