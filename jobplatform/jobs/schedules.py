@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from croniter import croniter
 from croniter.croniter import CroniterError
 from mongoengine import (
@@ -41,6 +39,7 @@ from mongoengine import (
 )
 from mongoengine.errors import NotUniqueError
 
+from jobplatform.ids import parse_object_id
 from jobplatform.jobs.models import Job, utcnow
 from jobplatform.jobs.service import (
     InvalidJobData,
@@ -506,14 +505,6 @@ class ScheduleService:
                 continue
             created.append(name.strip())
         return created
-
-
-def parse_object_id(text: str) -> ObjectId | None:
-    """The ObjectId `text` spells, or None (an id from a URL or a form)."""
-    try:
-        return ObjectId(text)
-    except (InvalidId, TypeError):
-        return None
 
 
 def _known_zone(name: str) -> bool:
