@@ -63,6 +63,13 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_for(probe, timeout: float, what: str, every: float = 0.2) -> float:
     """Poll `probe` until true; return when it became true (perf_counter)."""
     deadline = time.monotonic() + timeout
@@ -298,9 +305,23 @@ def main() -> None:
         )
         for i in range(args.workers)
     ]
+    processes = {
+        **{service.name: service.process.pid for service in started},
+        **{f"worker {i}": w.pid for i, w in enumerate(workers)},
+        "this process (submitting)": os.getpid(),
+    }
     try:
+        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
         submit_s, platform_s, sent = platform_run(jobs, args.jobs, ports)
         platform_rate = args.jobs / platform_s
+        print(
+            "CPU per job: "
+            + ", ".join(
+                f"{name} {(cpu_seconds(pid) - cpu_before[name]) / args.jobs * 1000:.2f} ms"
+                for name, pid in processes.items()
+            ),
+            flush=True,
+        )
         print(
             f"platform: {args.jobs} jobs, {args.workers} workers x {args.concurrency} "
             f"threads: {platform_rate:.0f} jobs/s end to end (submitting alone, "

@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING
 
 from jobplatform.config import Settings
 from jobplatform.jobs import retention, schedules
+from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.jobs.leader import LeaderLock
 from jobplatform.jobs.models import DEAD, RUNNING, WAITING, Job, utcnow
 from jobplatform.jobs.queue import JobQueue
-from jobplatform.jobs.stats import recount
+from jobplatform.jobs.stats import counts_by_type, recount
 from jobplatform.jobs.transitions import JobTransitions
 
 if TYPE_CHECKING:
@@ -57,7 +58,9 @@ class Reconciler:
         self.settings = settings
         self.transitions = transitions
         self.queue = queue
-        self._missing: dict = {}  # (job id, updated_at) -> when first seen without a message
+        # (queue, job id, updated_at) -> when first seen without a message
+        self._missing: dict = {}
+        self._read_at: dict[str, float] = {}  # queue -> when its waiting jobs were last read
         self.lock = LeaderLock("reconciler", owner, ttl=max(3 * settings.reconcile_seconds, 5))
         self._due = {"recount": time.monotonic() + RECOUNT_SECONDS, "retention": 0.0}
         self._stop = threading.Event()
@@ -113,15 +116,17 @@ class Reconciler:
         A job counts as missing only if it was missing, unchanged, in an earlier round
         at least that long ago: a worker that has just taken a job's message has not
         written anything yet (short attempts are recorded only when they end)."""
+        suspect = self._queues_to_check()
         waiting = defaultdict(list)
-        for row in (
-            Job.objects(state__in=WAITING)
-            .only("id", "queue", "run_at", "updated_at", "priority")
-            .as_pymongo()
-        ):
-            due = row.get("run_at") is None or row["run_at"] <= now
-            if due:
-                waiting[row.get("queue", "default")].append(row)
+        if suspect:
+            for row in (
+                Job.objects(state__in=WAITING, queue__in=sorted(suspect))
+                .only("id", "queue", "run_at", "updated_at", "priority")
+                .as_pymongo()
+            ):
+                due = row.get("run_at") is None or row["run_at"] <= now
+                if due:
+                    waiting[row.get("queue", "default")].append(row)
         clock = time.monotonic()
         missing: dict = {}
         requeued = 0
@@ -133,7 +138,7 @@ class Reconciler:
             for row in rows:
                 if str(row["_id"]) in present:
                     continue
-                key = (row["_id"], row["updated_at"])
+                key = (name, row["_id"], row["updated_at"])
                 missing[key] = first_seen = self._missing.get(key, clock)
                 if clock - first_seen < self.settings.requeue_after_seconds:
                     continue
@@ -145,8 +150,47 @@ class Reconciler:
                     self._enqueue(job, requeued=True)
                     requeued += 1
                     missing.pop(key)
-        self._missing = missing
+        kept = {key: seen for key, seen in self._missing.items() if key[0] not in suspect}
+        self._missing = kept | missing  # a queue not read this round keeps what was seen
         return requeued
+
+    def _queues_to_check(self) -> set[str]:
+        """The queues whose waiting jobs must be read and compared with their messages.
+
+        Reading every waiting job is what costs (a backlog of thousands, decoded each
+        round), so the engine's counters come first: a queue with no more waiting jobs
+        than messages is skipped, and so is one whose excess could all be attempts in
+        progress (at most the threads of the live workers serving it), except that such
+        a queue is still read every other REQUEUE_AFTER_SECONDS. Jobs of a type no loaded
+        plugin has cannot be placed on a queue by the counters: their queues are read."""
+        job_types = self.transitions.host.job_types
+        waiting: dict[str, int] = defaultdict(int)
+        unplaced = False
+        for job_type, counts in counts_by_type().items():
+            n = sum(counts.get(state, 0) for state in WAITING)
+            if job_type in job_types:
+                waiting[job_types[job_type].queue] += n
+            elif n:
+                unplaced = True
+        if unplaced:
+            return {row for row in Job.objects(state__in=WAITING).distinct("queue")}
+        threads: dict[str, int] = defaultdict(int)
+        for worker in live_workers(self.settings.heartbeat_seconds):
+            for name in worker.get("queues", []):
+                threads[name] += worker.get("concurrency", 0)
+        clock = time.monotonic()
+        every = 2 * self.settings.requeue_after_seconds
+        suspect = set()
+        for name, n in waiting.items():
+            lengths = self.queue.lengths(name)
+            excess = n - lengths["pending"] - lengths["scheduled"]
+            if excess <= 0:
+                continue
+            if excess <= threads[name] and clock - self._read_at.get(name, 0.0) < every:
+                continue
+            self._read_at[name] = clock
+            suspect.add(name)
+        return suspect
 
     def _enqueue(self, job: Job, requeued: bool = False) -> None:
         try:

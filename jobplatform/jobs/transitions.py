@@ -92,7 +92,9 @@ class Run:
                 "attempt_count": self.number,
                 "worker_id": self.worker,
             }
-        return {"_id": self.id, "state": {"$in": list(WAITING)}, "attempt_count": self.number - 1}
+        # the waiting state as read: a job keeps it until it runs, and an equality costs
+        # FerretDB less than an $in
+        return {"_id": self.id, "state": self.job["state"], "attempt_count": self.number - 1}
 
     def recorded(self, doc: dict[str, Any] | None) -> bool:
         """Whether `doc` holds this attempt's record."""
