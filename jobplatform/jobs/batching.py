@@ -31,8 +31,9 @@ from pymongo.errors import BulkWriteError, ConnectionFailure
 
 log = logging.getLogger("jobplatform.writer")
 
-# Statements in one command. FerretDB 1.24 hangs on an update command of 100 or more
-# (README, "FerretDB"); on MongoDB a batch of 50 costs little more than one update.
+# Statements in one command: on MongoDB a batch of 50 costs little more than one update.
+# Upstream FerretDB 1.24 hangs on an update command of 100 or more (our build does not,
+# see the README's "FerretDB"), so the platform never sends one that large.
 MAX_BATCH = 50
 INSERT_BATCH = 1000  # documents in one insert command (inserts do not hang FerretDB)
 DUPLICATE_KEY = 11000
