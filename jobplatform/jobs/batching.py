@@ -211,14 +211,9 @@ class GroupWriter(_Batcher):
             for index, document in enumerate(write.documents):
                 ops.append(InsertOne(document))
                 owners.append((write, index))
-        try:
-            for start in range(0, len(ops), INSERT_BATCH):
-                end = start + INSERT_BATCH
-                self._bulk(ops[start:end], owners[start:end])
-        except Exception as exc:  # noqa: BLE001 - handed to each waiting thread
-            for write in writes:
-                write.finish(exc)
-            return
+        for start in range(0, len(ops), INSERT_BATCH):  # an error reaches every writer (_run)
+            end = start + INSERT_BATCH
+            self._bulk(ops[start:end], owners[start:end])
         for write in writes:
             write.finish()
 
@@ -253,10 +248,6 @@ class GroupWriter(_Batcher):
                     log.warning("could not write %d job updates (%s); retrying", len(pending), exc)
                     time.sleep(0.5)
                 continue
-            except Exception as exc:  # noqa: BLE001 - handed to each waiting thread
-                for write in pending:
-                    write.finish(exc)
-                return
             for write in pending:
                 write.finish()
             return
