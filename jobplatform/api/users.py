@@ -9,8 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, admin
-from jobplatform.api.errors import ApiError
-from jobplatform.auth import users
+from jobplatform.auth import accounts, users
 from jobplatform.auth.users import USERNAME_PATTERN
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -56,15 +55,14 @@ async def get_user(username: str, _: Principal = Depends(admin)) -> dict:
 async def change_user(username: str, body: UserChange, me: Principal = Depends(admin)) -> dict:
     """Change a role, disable or enable, or set a new password. Disabling or a new
     password ends the user's login sessions at once."""
-    myself = users.normalize_username(username) == me.username
-    if myself and (body.disabled or body.role not in (None, "admin")):
-        raise ApiError(
-            409, "you cannot disable yourself or drop your own admin role; ask another admin"
-        )
 
     def change():
-        if body.password is not None:
-            users.set_password(username, body.password)
-        return users.update_user(username, role=body.role, disabled=body.disabled)
+        return accounts.change_user(
+            username,
+            role=body.role,
+            disabled=body.disabled,
+            password=body.password,
+            by=me.username,
+        )
 
     return (await run_in_threadpool(change)).describe()

@@ -69,7 +69,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _set_password(args: argparse.Namespace) -> int:
-    from jobplatform.auth.users import set_password
+    from jobplatform.auth.accounts import set_password
 
     def change() -> None:
         set_password(args.username, _read_password())
@@ -80,7 +80,7 @@ def _set_password(args: argparse.Namespace) -> int:
 
 def _set_disabled(disabled: bool):
     def handler(args: argparse.Namespace) -> int:
-        from jobplatform.auth.users import update_user
+        from jobplatform.auth.accounts import update_user
 
         def change() -> None:
             update_user(args.username, disabled=disabled)

@@ -326,6 +326,17 @@ async def test_admin_creates_disables_and_resets_a_user(user: User) -> None:
     await user.should_see("Done: reset the password of 'uma'", retries=50)
 
 
+async def test_an_admin_cannot_disable_themselves_from_the_users_page(user: User) -> None:
+    """The rule the API enforces holds in the admin app too: it lives in auth/accounts.py."""
+    name = account("ada", "admin")
+    await log_in(user, name)
+    await user.open("/users")
+    await user.should_see(marker="user-ada", retries=50)
+    user.find(marker="toggle-ada").click()
+    await user.should_see("Could not disable 'ada': you cannot disable yourself", retries=50)
+    assert not Account.objects.get(username="ada").disabled
+
+
 async def test_admin_creates_a_token_shown_once_and_revokes_it(user: User) -> None:
     await log_in(user, "admin", ADMIN_PASSWORD)
     name = f"ci-{uuid.uuid4().hex[:6]}"

@@ -10,9 +10,10 @@ import uuid
 import pytest
 from nicegui.testing import User
 
+from jobplatform.auth.accounts import set_password, update_user
 from jobplatform.auth.sessions import LoginSession
 from jobplatform.auth.users import User as Account
-from jobplatform.auth.users import create_user, set_password, update_user
+from jobplatform.auth.users import create_user
 from tests.ui.test_ui_pages import PASSWORD, log_in
 
 

@@ -10,14 +10,8 @@ from collections.abc import Callable
 
 from nicegui import ui
 
-from jobplatform.auth.users import (
-    ROLES,
-    AccountError,
-    create_user,
-    list_users,
-    set_password,
-    update_user,
-)
+from jobplatform.auth.accounts import set_password, update_user
+from jobplatform.auth.users import ROLES, AccountError, create_user, list_users
 from jobplatform.services import Services
 from jobplatform.ui import blocking
 from jobplatform.ui.session import ADMINISTER, allowed, require_login
@@ -101,13 +95,23 @@ def register(services: Services) -> None:
 
             async def change_role(username: str, new_role: str) -> None:
                 await _admin_action(
-                    f"change the role of '{username}'", update_user, username, role=new_role
+                    f"change the role of '{username}'",
+                    update_user,
+                    username,
+                    role=new_role,
+                    by=user["username"],
                 )
                 await show()
 
             async def toggle(username: str, disable: bool) -> None:
                 verb = "disable" if disable else "enable"
-                await _admin_action(f"{verb} '{username}'", update_user, username, disabled=disable)
+                await _admin_action(
+                    f"{verb} '{username}'",
+                    update_user,
+                    username,
+                    disabled=disable,
+                    by=user["username"],
+                )
                 await show()
 
             def reset_dialog(username: str) -> None:
