@@ -34,6 +34,17 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout:g}s waiting for {message}; last value {last!r}")
 
 
+def within_one_rate_window(seconds: float = 20.0) -> None:
+    """Wait until the current minute has `seconds` left: the rate limits count in fixed
+    minute windows, so a burst that straddles a minute's end would start counting again."""
+    wait_until(
+        lambda: time.time() % 60 < 60 - seconds,
+        timeout=seconds + 1,
+        interval=0.2,
+        message=f"a minute with {seconds:g}s left",
+    )
+
+
 async def eventually(
     probe: Callable[[], object], *, timeout: float = 10.0, message: str = "condition"
 ) -> None:

@@ -11,7 +11,7 @@ import pytest
 from jobplatform.auth.tokens import issue_access_token
 from tests.api_app import JWT_SECRET, app_client, bearer, login, new_user
 from tests.conftest import ADMIN_PASSWORD
-from tests.helpers import wait_until
+from tests.helpers import wait_until, within_one_rate_window
 
 EMAIL = {"name": "sendEmail", "data": {"recipient": "a@example.com", "subject": "Hi"}}
 
@@ -306,6 +306,7 @@ def test_per_username_and_per_address_login_limits(mongo_uri, redis_uri, tmp_pat
         login_rate_limit_user=3,
         login_lockout_after=100,
     ) as client:
+        within_one_rate_window()
         codes = [_try(client, "someone", "wrong").status_code for _ in range(4)]
         assert codes == [401, 401, 401, 429]
         limited = _try(client, "someone", "wrong")
@@ -319,6 +320,7 @@ def test_per_username_and_per_address_login_limits(mongo_uri, redis_uri, tmp_pat
 def test_api_rate_limit_per_token(mongo_uri, redis_uri, tmp_path):
     redis_db = redis_uri.rsplit("/", 1)[0] + "/5"
     with app_client(mongo_uri, redis_db, tmp_path, api_rate_limit=5) as client:
+        within_one_rate_window()
         first = login(client, "admin", ADMIN_PASSWORD)["access_token"]
         codes = [client.get("/api/jobs", headers=bearer(first)).status_code for _ in range(6)]
         assert codes == [200] * 5 + [429]
