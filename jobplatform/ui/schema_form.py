@@ -244,3 +244,13 @@ def _json(text: str | None) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise FormInputError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def job_type_form(area: ui.element, job_type: Any) -> SchemaForm:
+    """Draw the form of a job type's data in `area`, in place of what was there: its
+    description, then an input for each field of its schema."""
+    area.clear()
+    with area:
+        if job_type.description:
+            ui.label(job_type.description).classes("text-sm opacity-80")
+        return SchemaForm(job_type.schema, job_type.form_widgets)

@@ -7,7 +7,7 @@ from nicegui import ui
 from jobplatform.jobs.service import InvalidJobData, JobError
 from jobplatform.services import Services
 from jobplatform.ui import blocking
-from jobplatform.ui.schema_form import FormInputError, SchemaForm
+from jobplatform.ui.schema_form import FormInputError, SchemaForm, job_type_form
 from jobplatform.ui.session import OPERATE, allowed, require_login
 from jobplatform.ui.shell import frame
 
@@ -52,12 +52,7 @@ def register(services: Services) -> None:
             state: dict[str, SchemaForm] = {}
 
             def build_form() -> None:
-                form_area.clear()
-                job_type = job_types[select.value]
-                with form_area:
-                    if job_type.description:
-                        ui.label(job_type.description).classes("text-sm opacity-80")
-                    state["form"] = SchemaForm(job_type.schema, job_type.form_widgets)
+                state["form"] = job_type_form(form_area, job_types[select.value])
 
             async def submit() -> None:
                 if not allowed(OPERATE, "submit jobs"):

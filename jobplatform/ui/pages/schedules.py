@@ -15,7 +15,7 @@ from jobplatform.jobs.schedules import Schedule, ScheduleService, upcoming
 from jobplatform.jobs.service import InvalidJobData, JobError
 from jobplatform.services import Services
 from jobplatform.ui import blocking
-from jobplatform.ui.schema_form import FormInputError, SchemaForm
+from jobplatform.ui.schema_form import FormInputError, SchemaForm, job_type_form
 from jobplatform.ui.session import OPERATE, allowed, require_login
 from jobplatform.ui.shell import frame
 
@@ -230,12 +230,7 @@ def _create_card(
     }
 
     def build_form() -> None:
-        form_area.clear()
-        job_type = job_types[select.value]
-        with form_area:
-            if job_type.description:
-                ui.label(job_type.description).classes("text-sm opacity-80")
-            state["form"] = SchemaForm(job_type.schema, job_type.form_widgets)
+        state["form"] = job_type_form(form_area, job_types[select.value])
 
     def number(element) -> int | float | None:
         value = element.value
