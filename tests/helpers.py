@@ -1,5 +1,5 @@
-"""Small test helpers: waiting on a condition with a deadline (never a bare sleep), and
-running the `jobplatform` command."""
+"""Small test helpers: waiting on a condition with a deadline (never a bare sleep), running
+the `jobplatform` command, and checking a crash test's executions against the history."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -73,3 +73,24 @@ def run_cli(
         text=True,
         timeout=300,
     )
+
+
+def assert_runs_explained(
+    runs: Mapping[str, int],
+    attempts: Mapping[str, Iterable[tuple[str | None, bool]]],
+    *,
+    crashed: bool,
+) -> None:
+    """Each job ran once per recorded attempt; only where a crash made it unavoidable,
+    once more for each attempt whose record says so (`lost` before it, or `requeued`:
+    an earlier delivery ran unrecorded). Without a crash, every job ran exactly once.
+    `runs` is {job id: executions}; `attempts` is {job id: [(outcome, requeued), ...]}."""
+    for job_id, history in attempts.items():
+        history = list(history)
+        recorded = len([o for o, _ in history if o != "lost"])
+        lost = len([o for o, _ in history if o == "lost"])
+        requeued = len([r for _, r in history if r])
+        ran = runs.get(job_id, 0)
+        assert recorded <= ran <= recorded + lost + requeued, (job_id, ran, history)
+        if not crashed:
+            assert ran == 1, (job_id, ran, history)

@@ -23,6 +23,7 @@ from jobplatform.devservices import FerretDB, RedisServer
 from jobplatform.jobs.models import Job
 from jobplatform.jobs.service import QueueUnavailable
 from tests.engine_harness import Engine, reload, wait_final
+from tests import helpers
 from tests.helpers import wait_until
 
 
@@ -53,18 +54,8 @@ def runs_per_job(executions) -> dict[str, int]:
 
 
 def assert_runs_explained(jobs: dict, executions, *, crashed: bool) -> None:
-    """Each job ran once per recorded attempt; only where a crash made it unavoidable,
-    once more for each attempt whose record says so (`lost` before it, or `requeued`:
-    an earlier delivery ran unrecorded). Without a crash, every job ran exactly once."""
-    runs = runs_per_job(executions)
-    for job_id, job in jobs.items():
-        recorded = len([a for a in job.attempts if a.outcome != "lost"])
-        lost = len([a for a in job.attempts if a.outcome == "lost"])
-        requeued = len([a for a in job.attempts if a.requeued])
-        ran = runs.get(job_id, 0)
-        assert recorded <= ran <= recorded + lost + requeued, (job_id, ran, job.attempts)
-        if not crashed:
-            assert ran == 1, (job_id, ran, [a.outcome for a in job.attempts])
+    attempts = {i: [(a.outcome, a.requeued) for a in job.attempts] for i, job in jobs.items()}
+    helpers.assert_runs_explained(runs_per_job(executions), attempts, crashed=crashed)
 
 
 def restart(service: RedisServer | FerretDB) -> None:
