@@ -1,15 +1,19 @@
 # The two commands: `make run` starts the whole platform; `make test` runs the suite.
+# `make test-unit` runs the tests that need no service (no Redis, FerretDB, SMTP or Chromium).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install ferretdb system-deps lint clean
+.PHONY: run test test-unit install ferretdb system-deps lint clean
 
 run: install ferretdb
 	$(BIN)/jobplatform run
 
 test: install ferretdb system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/python -m pytest -m 'not services' $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
 

@@ -26,7 +26,17 @@ from jobplatform.devservices import FerretDB, RedisServer, free_port, wait_for_p
 from tests.helpers import ROOT, wait_until
 
 ADMIN_PASSWORD = "test-admin-password-0123456789"
+# A test needs the machine's services when it asks for one of these, directly or not.
+SERVICE_FIXTURES = frozenset({"redis_uri", "mongo_server", "smtp_server"})
 JWT_SECRET = "test-jwt-secret-" + "x" * 40
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs Redis, FerretDB or SMTP `services`; the rest form
+    `make test-unit`, which runs on a machine without them."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ from tests.api_app import app_client, bearer, login
 from tests.conftest import ADMIN_PASSWORD
 from tests.test_submit_validation import queued_messages
 
+pytestmark = pytest.mark.services  # its own Redis and FerretDB
+
 JOB = {"name": "sendEmail", "data": {"recipient": "a@example.com", "subject": "Outage"}}
 
 

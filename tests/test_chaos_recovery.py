@@ -22,8 +22,8 @@ from jobplatform.config import load_settings
 from jobplatform.devservices import FerretDB, RedisServer
 from jobplatform.jobs.models import Job
 from jobplatform.jobs.service import QueueUnavailable
-from tests.engine_harness import Engine, reload, wait_final
 from tests import helpers
+from tests.engine_harness import Engine, reload, wait_final
 from tests.helpers import wait_until
 
 

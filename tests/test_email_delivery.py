@@ -27,6 +27,8 @@ from jobplatform.plugins.host import build_host
 from jobplatform.plugins.manifest import Manifest, PluginEntry
 from tests.conftest import SmtpRecorder
 
+pytestmark = pytest.mark.services  # SMTP servers on loopback, and openssl for their certificate
+
 USER, PASSWORD = "mailer", "s3cret-pass"
 
 

@@ -20,6 +20,8 @@ from bson import ObjectId
 
 from jobplatform.devservices import FerretDB
 
+pytestmark = pytest.mark.services  # FerretDB servers of its own
+
 
 @pytest.fixture(scope="module")
 def collection(mongo_server):
