@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from jobplatform import db, metrics
-from jobplatform.api import auth, health, jobs, schedules, stats, tokens, users
+from jobplatform.api import auth, health, jobs, schedules, stats, tokens, users, webhooks
 from jobplatform.api.errors import install_error_handlers, unknown_endpoint_router
 from jobplatform.api.plugins import router as plugins_router
 from jobplatform.api.request_id import RequestIdMiddleware
@@ -54,6 +54,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         health.router,
         stats.router,
         schedules.router,
+        webhooks.router,
     ):
         app.include_router(router)
     app.include_router(plugins_router)

@@ -1,0 +1,117 @@
+"""Which endpoints a job event goes to, and storing a pending delivery for each.
+
+Called on the job's own thread (through `on_job_event`) for every transition, so it must
+cost nothing when no endpoint wants the event: the enabled endpoints' routes (id, events,
+job types) are cached per process for `CACHE_SECONDS`, and an event of another kind
+returns before even that. A matching event costs one insert; the HTTP request is made
+later by a dispatcher (dispatcher.py), never here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+
+from jobplatform.jobs.models import utcnow
+from jobplatform.webhooks.models import JOB_EVENTS, PENDING, WebhookDelivery, WebhookEndpoint, iso
+
+log = logging.getLogger("jobplatform.webhooks")
+CACHE_SECONDS = 5.0
+EVENT_FIELDS = ("job_id", "job_type", "attempt", "error", "duration_ms")
+wake = threading.Event()  # set when this process stored a delivery: its dispatcher looks now
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint_id: ObjectId
+    events: frozenset[str]
+    job_types: frozenset[str]  # empty: every job type
+
+    def wants(self, event: str, job_type: str | None) -> bool:
+        return event in self.events and (not self.job_types or job_type in self.job_types)
+
+
+class RouteCache:
+    """The enabled endpoints' routes, read at most once per `ttl` seconds. A failed read
+    keeps the routes it had (and is tried again after `ttl`)."""
+
+    def __init__(self, ttl: float = CACHE_SECONDS):
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._routes: tuple[Route, ...] = ()
+        self._read_at = float("-inf")
+
+    def routes(self) -> tuple[Route, ...]:
+        if time.monotonic() - self._read_at < self.ttl:
+            return self._routes
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.ttl:
+                self._read_at = time.monotonic()
+                try:
+                    self._routes = _read_routes()
+                except Exception as exc:  # noqa: BLE001 - a job must not fail for its webhooks
+                    log.warning("webhook endpoints not read (kept the last known): %s", exc)
+        return self._routes
+
+    def forget(self) -> None:
+        """Read the endpoints again at the next event (this process changed one)."""
+        self._read_at = float("-inf")
+
+
+def _read_routes() -> tuple[Route, ...]:
+    rows = WebhookEndpoint.objects(enabled=True).only("id", "events", "job_types").as_pymongo()
+    return tuple(
+        Route(row["_id"], frozenset(row.get("events", ())), frozenset(row.get("job_types", ())))
+        for row in rows
+    )
+
+
+ROUTES = RouteCache()
+
+
+def event_body(delivery_id: ObjectId, event: str, created_at: datetime, data: dict) -> str:
+    """The JSON a delivery sends: {"id", "event", "created_at", "data"}."""
+    payload = {"id": str(delivery_id), "event": event, "created_at": iso(created_at), "data": data}
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def new_delivery(
+    endpoint_id: ObjectId, event: str, data: dict[str, Any], max_attempts: int
+) -> WebhookDelivery:
+    """A pending delivery, due now (not stored)."""
+    now, delivery_id = utcnow(), ObjectId()
+    return WebhookDelivery(
+        id=delivery_id,
+        endpoint_id=endpoint_id,
+        event=event,
+        job_id=data.get("job_id"),
+        job_type=data.get("job_type"),
+        body=event_body(delivery_id, event, now, data),
+        state=PENDING,
+        max_attempts=max_attempts,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def record_job_event(event: dict[str, Any], max_attempts: int) -> list[WebhookDelivery]:
+    """Store a pending delivery of `event` for every enabled endpoint that wants it."""
+    name = JOB_EVENTS.get(event["kind"])
+    if name is None:
+        return []
+    routes = [r for r in ROUTES.routes() if r.wants(name, event.get("job_type"))]
+    if not routes:
+        return []
+    data = {key: event[key] for key in EVENT_FIELDS if key in event}
+    data["at"] = iso(event["at"])
+    deliveries = [new_delivery(r.endpoint_id, name, data, max_attempts) for r in routes]
+    WebhookDelivery.objects.insert(deliveries, load_bulk=False)
+    wake.set()
+    return deliveries
