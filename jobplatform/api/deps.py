@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from jobplatform.api.errors import ApiError
 from jobplatform.auth.api_tokens import effective_role, find_unrevoked_token
 from jobplatform.auth.ratelimit import Limited
+from jobplatform.auth.roles import ADMINISTER, OPERATE
 from jobplatform.auth.sessions import active_session
 from jobplatform.auth.tokens import API_TOKEN_PREFIX, InvalidToken, read_access_token
 from jobplatform.services import Services
@@ -104,5 +105,5 @@ def require_role(*roles: str):
     return check
 
 
-operator = require_role("admin", "operator")
-admin = require_role("admin")
+operator = require_role(*OPERATE)
+admin = require_role(*ADMINISTER)

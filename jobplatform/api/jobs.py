@@ -14,11 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, current_user, operator, services
 from jobplatform.api.errors import ApiError
+from jobplatform.jobs.models import STATES
 from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter, find_jobs
 from jobplatform.services import Services
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
-JobState = Literal["queued", "scheduled", "running", "retrying", "succeeded", "dead", "cancelled"]
+JobState = Literal[STATES]
 MAX_BATCH = 500
 MAX_BULK_RETRY = 1000
 # History queries running at once in this process; more wait their turn. A page is an index

@@ -10,10 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, admin
 from jobplatform.auth import accounts, users
+from jobplatform.auth.roles import ROLES
 from jobplatform.auth.users import USERNAME_PATTERN
 
 router = APIRouter(prefix="/api/users", tags=["users"])
-Role = Literal["admin", "operator", "viewer"]
+Role = Literal[ROLES]
 
 
 class UserOut(BaseModel):

@@ -1,7 +1,6 @@
 """Users stored in MongoDB, their roles, the first admin, and account administration.
 
-Roles: `admin` (everything, including users and API tokens), `operator` (submit, retry,
-cancel and delete jobs) and `viewer` (read only).
+Roles are in `auth/roles.py`.
 
 Usernames are normalised (surrounding spaces stripped, lower-cased) wherever one comes in:
 creating, logging in, looking up. So `Admin` and `admin` are one account, and creating a
@@ -18,11 +17,10 @@ from mongoengine import BooleanField, DateTimeField, Document, StringField
 from mongoengine.errors import NotUniqueError
 
 from jobplatform.auth.passwords import generate_password, hash_password, verify_password
+from jobplatform.auth.roles import ADMIN, ROLES
 from jobplatform.jobs.models import utcnow
 from jobplatform.jobs.service import JobError
 
-ROLES = ("admin", "operator", "viewer")
-ADMIN = "admin"
 MIN_PASSWORD_LENGTH = 10
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 USERNAME_RULE = "1-64 letters, digits or . _ @ -, starting with a letter or digit"

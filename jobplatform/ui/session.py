@@ -13,10 +13,18 @@ from __future__ import annotations
 
 from nicegui import app, ui
 
+from jobplatform.auth.roles import ADMINISTER, OPERATE
 from jobplatform.auth.sessions import active_session, open_session, revoke_session
 
-OPERATE = ("admin", "operator")  # submit, retry, cancel
-ADMINISTER = ("admin",)  # users and API tokens
+__all__ = [
+    "ADMINISTER",
+    "OPERATE",
+    "allowed",
+    "current_user",
+    "log_in",
+    "log_out",
+    "require_login",
+]
 
 
 def current_user() -> dict | None:
