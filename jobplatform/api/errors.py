@@ -15,10 +15,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
-from jobplatform.jobs.service import JobError
+from jobplatform.errors import PlatformError
 from jobplatform.plugins.host import UnknownJobType
 
-JOB_ERROR_STATUS = {
+PLATFORM_ERROR_STATUS = {
     "validation_failed": 422,
     "not_found": 404,
     "conflict": 409,
@@ -90,9 +90,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def api_error(_: Request, exc: ApiError):
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
-    @app.exception_handler(JobError)
-    async def job_error(_: Request, exc: JobError):
-        return error_response(JOB_ERROR_STATUS[exc.code], exc.code, exc.message, exc.details)
+    @app.exception_handler(PlatformError)
+    async def platform_error(_: Request, exc: PlatformError):
+        return error_response(PLATFORM_ERROR_STATUS[exc.code], exc.code, exc.message, exc.details)
 
     @app.exception_handler(ConnectionFailure)
     async def mongodb_down(_: Request, exc: ConnectionFailure):

@@ -18,8 +18,8 @@ from mongoengine.errors import NotUniqueError
 
 from jobplatform.auth.passwords import generate_password, hash_password, verify_password
 from jobplatform.auth.roles import ADMIN, ROLES
+from jobplatform.errors import Conflict, InvalidInput, NotFound, PlatformError
 from jobplatform.jobs.models import utcnow
-from jobplatform.jobs.service import JobError
 
 MIN_PASSWORD_LENGTH = 10
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
@@ -48,24 +48,24 @@ class User(Document):
         }
 
 
-class AccountError(JobError):
-    """A request about users or tokens that cannot be done; `code` picks the API status."""
+class AccountError(PlatformError):
+    """A request about users or tokens that cannot be done."""
 
 
-class UserNotFound(AccountError):
-    code = "not_found"
+class UserNotFound(AccountError, NotFound):
+    pass
 
 
-class UserExists(AccountError):
-    code = "conflict"
+class UserExists(AccountError, Conflict):
+    pass
 
 
-class WeakPassword(AccountError):
-    code = "validation_failed"
+class WeakPassword(AccountError, InvalidInput):
+    pass
 
 
-class InvalidUsername(AccountError):
-    code = "validation_failed"
+class InvalidUsername(AccountError, InvalidInput):
+    pass
 
 
 class LoginFailed(Exception):

@@ -14,6 +14,7 @@ from typing import Any
 from bson import ObjectId
 from cerberus import Validator
 
+from jobplatform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unavailable
 from jobplatform.ids import parse_object_id
 from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.data_rules import data_problems
@@ -31,35 +32,28 @@ BULK_RETRY_LIMIT = 10_000
 OWN_KEY_PREFIX = "job:"
 
 
-class JobError(Exception):
-    """A request about jobs that cannot be done; `code` tells the API which status to use."""
-
-    code = "bad_request"
-
-    def __init__(self, message: str, details: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.details = details
+class JobError(PlatformError):
+    """A request about jobs that cannot be done."""
 
 
-class InvalidJobData(JobError):
-    code = "validation_failed"
+class InvalidJobData(JobError, InvalidInput):
+    pass
 
 
 class InvalidSubmission(InvalidJobData):
     """A submission's own fields are wrong (not its data's); `details` names those fields."""
 
 
-class JobNotFound(JobError):
-    code = "not_found"
+class JobNotFound(JobError, NotFound):
+    pass
 
 
-class InvalidTransition(JobError):
-    code = "conflict"
+class InvalidTransition(JobError, Conflict):
+    pass
 
 
-class QueueUnavailable(JobError):
-    code = "unavailable"
+class QueueUnavailable(JobError, Unavailable):
+    pass
 
 
 def find_job(job_id: str) -> Job:
