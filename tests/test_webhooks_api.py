@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from jobplatform import db
 from jobplatform.config import load_settings
+from jobplatform.db import COMMANDS
 from jobplatform.jobs.models import utcnow
 from jobplatform.web import create_app
 from jobplatform.webhooks import retention
@@ -26,7 +27,7 @@ from jobplatform.webhooks.models import (
     WebhookEndpoint,
     WebhookTry,
 )
-from jobplatform.webhooks.routing import new_delivery
+from jobplatform.webhooks.routing import ROUTES, new_delivery, record_job_event
 from jobplatform.webhooks.signing import verify
 from tests.api_app import JWT_SECRET, bearer, login, new_user
 from tests.conftest import ADMIN_PASSWORD, ROOT
@@ -263,6 +264,18 @@ def test_of_processes_racing_for_one_try_exactly_one_claims_it(app):
     assert claim(copies[0], "late", lease=60) is None  # the try is leased: not due
 
 
+def test_a_try_another_process_recorded_first_is_not_sent_again(app):
+    """Where the store lets two conditional updates both land, the try's id decides."""
+    endpoint = create(app)
+    delivery = new_delivery(endpoint["id"], "job.succeeded", {"job_id": "j"}, max_attempts=5)
+    delivery.save(force_insert=True)
+    WebhookTry(id=f"{delivery.id}:1", delivery_id=delivery.id, number=1, sender="other").save(
+        force_insert=True
+    )
+    assert claim(delivery, "me", lease=60) is None
+    assert WebhookTry.objects.get(id=f"{delivery.id}:1").sender == "other"
+
+
 def test_retention_removes_old_and_surplus_finished_deliveries_only(app):
     endpoint = create(app)
     now = utcnow()
@@ -279,3 +292,17 @@ def test_retention_removes_old_and_surplus_finished_deliveries_only(app):
     retention.trim(retention_days=7, keep_per_endpoint=1, now=now)
     kept = set(WebhookDelivery.objects(endpoint_id=endpoint["id"]).scalar("id"))
     assert kept == {made[1], made[3]}  # the pending one stays, whatever its age
+
+
+def test_an_event_no_endpoint_wants_costs_no_mongodb_command(app):
+    for endpoint in app.get("/api/webhooks").json()["webhooks"]:
+        app.delete(f"/api/webhooks/{endpoint['id']}")
+    create(app, events=["job.dead"], job_types=["sendEmail"])
+    event = {"job_id": "j", "job_type": "sendEmail", "attempt": 1, "at": utcnow()}
+    ROUTES.forget()
+    assert record_job_event({**event, "kind": "succeeded"}, max_attempts=5) == []  # reads once
+    before = COMMANDS.counts()
+    for kind in ("queued", "started", "succeeded", "retrying", "failed", "cancelled"):
+        for _ in range(50):
+            assert record_job_event({**event, "kind": kind}, max_attempts=5) == []
+    assert COMMANDS.counts() == before

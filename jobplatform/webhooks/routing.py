@@ -46,18 +46,26 @@ class RouteCache:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._routes: tuple[Route, ...] = ()
+        self._loaded = False
         self._read_at = float("-inf")
 
     def routes(self) -> tuple[Route, ...]:
         if time.monotonic() - self._read_at < self.ttl:
             return self._routes
-        with self._lock:
+        # The first read is waited for; while one thread reads again, the others go on
+        # with the routes they have.
+        if not self._lock.acquire(blocking=not self._loaded):
+            return self._routes
+        try:
             if time.monotonic() - self._read_at >= self.ttl:
-                self._read_at = time.monotonic()
                 try:
                     self._routes = _read_routes()
+                    self._loaded = True
                 except Exception as exc:  # noqa: BLE001 - a job must not fail for its webhooks
                     log.warning("webhook endpoints not read (kept the last known): %s", exc)
+                self._read_at = time.monotonic()  # after the routes: none sees them half-read
+        finally:
+            self._lock.release()
         return self._routes
 
     def forget(self) -> None:
