@@ -29,6 +29,7 @@ def mount(app: FastAPI, services: Services) -> None:
         schedules,
         tokens,
         users,
+        webhooks,
         workers,
     )
 
@@ -37,6 +38,7 @@ def mount(app: FastAPI, services: Services) -> None:
     nicegui_app.storage = Storage()  # its general store was opened on the old path
     for page in (login, dashboard, jobs, new_job, schedules, plugins, workers, users, tokens):
         page.register(services)
+    webhooks.register(services)
     ui.run_with(
         app,
         title="jobplatform",

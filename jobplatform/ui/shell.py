@@ -29,6 +29,7 @@ NAVIGATION = [
     ("Workers", "/workers", "memory", None),
     ("Users", "/users", "group", "admin"),
     ("API tokens", "/tokens", "key", "admin"),
+    ("Webhooks", "/webhooks", "webhook", "admin"),
 ]
 STATUS_INTERVAL = 2.0
 
