@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import httpx
 from bson import ObjectId
 
+from jobplatform.errors import InvalidInput, NotFound
 from jobplatform.ids import parse_object_id
 from jobplatform.jobs.models import utcnow
-from jobplatform.jobs.service import InvalidJobData, JobNotFound
 from jobplatform.plugins.host import PluginHost
 from jobplatform.webhooks.crypto import HINT_LENGTH, SecretBox, new_secret
 from jobplatform.webhooks.delivery import attempt, claim, lease_seconds
@@ -37,11 +37,11 @@ MAX_DESCRIPTION = 500
 MAX_DELIVERIES_PAGE = 200
 
 
-class InvalidWebhook(InvalidJobData):
+class InvalidWebhook(InvalidInput):
     """An endpoint's fields are wrong; `details` names each field (422)."""
 
 
-class WebhookNotFound(JobNotFound):
+class WebhookNotFound(NotFound):
     pass
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from nicegui import ui
 
-from jobplatform.jobs.service import JobError
+from jobplatform.errors import PlatformError
 from jobplatform.services import Services
 from jobplatform.ui import blocking
 from jobplatform.ui.session import ADMINISTER, allowed, require_login
@@ -41,7 +41,7 @@ async def _change(action: str, function: Callable, *args) -> tuple[bool, Any]:
         return False, None
     try:
         return True, await blocking.call(function, *args)
-    except JobError as exc:
+    except PlatformError as exc:
         ui.notify(f"Could not {action.split()[0]}: {exc.message}", type="negative")
         return False, None
 
