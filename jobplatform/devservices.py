@@ -144,6 +144,10 @@ class FerretDB(ServiceProcess):
 class RedisServer(ServiceProcess):
     name = "redis"
 
+    def __init__(self, data_dir: Path, port: int | None = None, databases: int = 16):
+        super().__init__(data_dir, port)
+        self.databases = databases
+
     def command(self) -> list[str]:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -162,6 +166,8 @@ class RedisServer(ServiceProcess):
             "no",
             "--protected-mode",
             "yes",
+            "--databases",
+            str(self.databases),
         ]
 
     @property

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -23,12 +23,13 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from jobplatform.devservices import FerretDB, RedisServer, free_port, wait_for_port
-from tests.helpers import ROOT, wait_until
+from tests.helpers import ROOT, private_redis_db, wait_until
 
 ADMIN_PASSWORD = "test-admin-password-0123456789"
 # A test needs the machine's services when it asks for one of these, directly or not.
 SERVICE_FIXTURES = frozenset({"redis_uri", "mongo_server", "smtp_server"})
 JWT_SECRET = "test-jwt-secret-" + "x" * 40
+REDIS_DATABASES = 64
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,12 +42,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def redis_uri(tmp_path_factory) -> Iterator[str]:
+    """A private Redis server (its database 0), or TEST_REDIS_URI's: that server needs
+    `databases 64` (REDIS_DATABASES) for `private_redis`."""
     if os.environ.get("TEST_REDIS_URI"):
         yield os.environ["TEST_REDIS_URI"]
         return
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    server = RedisServer(tmp_path_factory.mktemp("redis"), databases=REDIS_DATABASES).start()
     yield server.uri
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def private_redis(redis_uri) -> Callable[[], str]:
+    """Hands out Redis URIs on the session's server, each a database no other test uses:
+    queues no other worker reads, rate limits and locks of its own. The session's own
+    processes (web, worker) use database 0."""
+    numbers = iter(range(16, REDIS_DATABASES))
+
+    def allocate() -> str:
+        number = next(numbers, None)
+        assert number is not None, f"all {REDIS_DATABASES} Redis databases are handed out"
+        return private_redis_db(redis_uri, number)
+
+    return allocate
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ async def eventually(
 
 
 def private_redis_db(uri: str, number: int) -> str:
-    """`uri` with another Redis database number: keys (queues, rate limits) of their own."""
+    """`uri` with another Redis database number (tests get theirs from `private_redis`)."""
     return urlunsplit(urlsplit(uri)._replace(path=f"/{number}"))
 
 

@@ -17,8 +17,8 @@ EMAIL = {"name": "sendEmail", "data": {"recipient": "a@example.com", "subject": 
 
 
 @pytest.fixture(scope="module")
-def client(mongo_uri, redis_uri, tmp_path_factory):
-    redis_db = redis_uri.rsplit("/", 1)[0] + "/3"
+def client(mongo_uri, private_redis, tmp_path_factory):
+    redis_db = private_redis()
     with app_client(
         mongo_uri,
         redis_db,
@@ -296,8 +296,8 @@ def test_failed_logins_lock_the_username_and_the_lockout_grows(client, admin):
     )
 
 
-def test_per_username_and_per_address_login_limits(mongo_uri, redis_uri, tmp_path):
-    redis_db = redis_uri.rsplit("/", 1)[0] + "/4"
+def test_per_username_and_per_address_login_limits(mongo_uri, private_redis, tmp_path):
+    redis_db = private_redis()
     with app_client(
         mongo_uri,
         redis_db,
@@ -317,8 +317,8 @@ def test_per_username_and_per_address_login_limits(mongo_uri, redis_uri, tmp_pat
         assert "from this address" in _try(client, "x", "y").json()["error"]["message"]
 
 
-def test_api_rate_limit_per_token(mongo_uri, redis_uri, tmp_path):
-    redis_db = redis_uri.rsplit("/", 1)[0] + "/5"
+def test_api_rate_limit_per_token(mongo_uri, private_redis, tmp_path):
+    redis_db = private_redis()
     with app_client(mongo_uri, redis_db, tmp_path, api_rate_limit=5) as client:
         within_one_rate_window()
         first = login(client, "admin", ADMIN_PASSWORD)["access_token"]

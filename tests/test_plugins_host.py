@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType
 
 import pytest
 
@@ -43,6 +43,13 @@ def host(plugin_path, manifest_path, events_file) -> Iterator[PluginHost]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EVENTS_FILE", str(events_file))
         yield build_host(load_manifest(manifest_path))
+
+
+def plugin_module(name: str, **hooks) -> ModuleType:
+    """A plugin given as an object, the way an entry point gives a module."""
+    module = ModuleType(name)
+    vars(module).update(hooks)
+    return module
 
 
 def read_events(path: Path) -> list[dict]:
@@ -161,10 +168,11 @@ def test_two_distributions_with_one_plugin_name(plugin_path, tmp_path, monkeypat
 
 def test_job_type_description_is_json_even_with_callables_in_the_schema():
     schema = {"count": {"type": "integer", "coerce": int}, "tags": {"allowed": ("a", "b")}}
-    plugin = SimpleNamespace(
+    plugin = plugin_module(
+        "counter",
         register_job_types=hookimpl(
             lambda settings: [JobType(name="counted", processor=lambda ctx: None, schema=schema)]
-        )
+        ),
     )
 
     host = build_host(entry_points=False, plugins={"counter": plugin})
@@ -175,3 +183,39 @@ def test_job_type_description_is_json_even_with_callables_in_the_schema():
         "tags": {"allowed": ["a", "b"]},
     }
     assert described["retry"]["max_attempts"] == 3
+
+
+def test_hooks_are_called_through_pluggy_with_each_plugin_s_own_context():
+    seen = []
+
+    def check_settings(context):
+        seen.append(("check_settings", context.plugin, context.settings))
+        with pytest.raises(RuntimeError, match="not running yet"):
+            context.jobs  # noqa: B018 - reading it is the test
+        return []
+
+    def on_job_event(event, context):
+        seen.append(("on_job_event", context.plugin, event["kind"]))
+
+    plugins = {
+        name: plugin_module(
+            name, check_settings=hookimpl(check_settings), on_job_event=hookimpl(on_job_event)
+        )
+        for name in ("first", "second")
+    }
+    host = build_host(entry_points=False, plugins=plugins)
+    traced = []
+    host.manager.add_hookcall_monitoring(
+        lambda hook, impls, kwargs: traced.append((hook, [i.plugin_name for i in impls])),
+        lambda outcome, hook, impls, kwargs: None,
+    )
+
+    host.emit({"kind": "queued", "job_id": "j1", "job_type": "echo", "attempt": 0})
+
+    assert seen == [
+        ("check_settings", "first", {}),
+        ("check_settings", "second", {}),
+        ("on_job_event", "first", "queued"),
+        ("on_job_event", "second", "queued"),
+    ]
+    assert traced == [("on_job_event", ["first"]), ("on_job_event", ["second"])]

@@ -33,16 +33,13 @@ from jobplatform.plugins.hookspecs import hookimpl
 from jobplatform.plugins.jobtype import JobType
 from jobplatform.services import load_host
 from tests.conftest import ROOT
-from tests.helpers import private_redis_db
-
-QUEUE_DB = 13  # no worker reads it
 
 
 @pytest.fixture(scope="module")
-def settings(redis_uri, mongo_server, tmp_path_factory):
+def settings(private_redis, mongo_server, tmp_path_factory):
     return load_settings(
         mongo_uri=f"{mongo_server}jp_schedules_{uuid.uuid4().hex[:8]}",
-        redis_uri=private_redis_db(redis_uri, QUEUE_DB),
+        redis_uri=private_redis(),  # no worker reads it
         data_dir=tmp_path_factory.mktemp("schedules"),
         plugins_file=ROOT / "plugins.toml",
         extra_plugins="tests.plugins.testjobs",

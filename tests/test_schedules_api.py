@@ -20,7 +20,6 @@ from jobplatform.services import build_services
 from jobplatform.web import create_app
 from tests.api_app import JWT_SECRET, bearer, login, new_user
 from tests.conftest import ADMIN_PASSWORD, ROOT
-from tests.helpers import private_redis_db
 
 
 class NightlyPlugin:
@@ -38,12 +37,12 @@ class NightlyPlugin:
 
 
 @pytest.fixture(scope="module")
-def app(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+def app(private_redis, mongo_server, mongo_uri, tmp_path_factory):
     """The web app on a database of its own (no session reconciler fires these), with the
     installed plugins and one that declares a default schedule."""
     settings = load_settings(
         mongo_uri=f"{mongo_server}jp_schedules_api_{uuid.uuid4().hex[:8]}",
-        redis_uri=private_redis_db(redis_uri, 13),  # no worker reads it
+        redis_uri=private_redis(),  # no worker reads it
         jwt_secret=JWT_SECRET,
         admin_password=ADMIN_PASSWORD,
         data_dir=tmp_path_factory.mktemp("schedules-api"),

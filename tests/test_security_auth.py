@@ -15,14 +15,14 @@ from pymongo import monitoring
 from jobplatform.auth import users as users_core
 from tests.api_app import app_client, bearer, login, new_user
 from tests.conftest import ADMIN_PASSWORD, start_web, stop
-from tests.helpers import private_redis_db, within_one_rate_window
+from tests.helpers import within_one_rate_window
 
 
 @pytest.fixture(scope="module")
-def client(mongo_uri, redis_uri, tmp_path_factory):
+def client(mongo_uri, private_redis, tmp_path_factory):
     with app_client(
         mongo_uri,
-        private_redis_db(redis_uri, 7),
+        private_redis(),
         tmp_path_factory.mktemp("security"),
         login_rate_limit_ip=0,
         login_rate_limit_user=0,
@@ -151,10 +151,10 @@ class AuthCommands(monitoring.CommandListener):
         pass
 
 
-def test_each_request_costs_one_indexed_lookup(mongo_uri, redis_uri, tmp_path):
+def test_each_request_costs_one_indexed_lookup(mongo_uri, private_redis, tmp_path):
     listener = AuthCommands()
     monitoring.register(listener)  # for the clients created from now on: the app's
-    with app_client(mongo_uri, private_redis_db(redis_uri, 8), tmp_path) as client:
+    with app_client(mongo_uri, private_redis(), tmp_path) as client:
         session = login(client, "admin", ADMIN_PASSWORD)["access_token"]
         api_token = client.post(
             "/api/tokens",
@@ -285,11 +285,11 @@ def test_unlock_lifts_the_lockout_from_every_address(client, admin):
         assert login(one, username, password) and login(two, username, password)
 
 
-def _web_with(platform_env, tmp_path, redis_uri, db: int, **env: str):
+def _web_with(platform_env, tmp_path, redis_uri: str, **env: str):
     return start_web(
         {
             **platform_env,
-            "REDIS_URI": private_redis_db(redis_uri, db),
+            "REDIS_URI": redis_uri,
             "LOGIN_RATE_LIMIT_IP": "3",
             **env,
         },
@@ -298,9 +298,9 @@ def _web_with(platform_env, tmp_path, redis_uri, db: int, **env: str):
 
 
 def test_a_forwarded_for_header_is_ignored_unless_the_proxy_is_configured(
-    platform_env, redis_uri, tmp_path
+    platform_env, private_redis, tmp_path
 ):
-    process, url = _web_with(platform_env, tmp_path, redis_uri, 9)
+    process, url = _web_with(platform_env, tmp_path, private_redis())
     try:
         within_one_rate_window()
         codes = [
@@ -316,8 +316,12 @@ def test_a_forwarded_for_header_is_ignored_unless_the_proxy_is_configured(
         stop(process)
 
 
-def test_a_configured_proxy_is_trusted_with_the_client_address(platform_env, redis_uri, tmp_path):
-    process, url = _web_with(platform_env, tmp_path, redis_uri, 10, FORWARDED_ALLOW_IPS="127.0.0.1")
+def test_a_configured_proxy_is_trusted_with_the_client_address(
+    platform_env, private_redis, tmp_path
+):
+    process, url = _web_with(
+        platform_env, tmp_path, private_redis(), FORWARDED_ALLOW_IPS="127.0.0.1"
+    )
     try:
 
         def attempt(address: str) -> int:

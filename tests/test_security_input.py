@@ -18,8 +18,8 @@ from tests.conftest import ADMIN_PASSWORD
 
 
 @pytest.fixture(scope="module")
-def client(mongo_uri, redis_uri, tmp_path_factory):
-    queue_uri = redis_uri.rsplit("/", 1)[0] + "/9"  # no worker reads it
+def client(mongo_uri, private_redis, tmp_path_factory):
+    queue_uri = private_redis()  # no worker reads it
     with app_client(mongo_uri, queue_uri, tmp_path_factory.mktemp("input")) as client:
         client.headers.update(bearer(login(client, "admin", ADMIN_PASSWORD)["access_token"]))
         yield client

@@ -13,9 +13,9 @@ from tests.conftest import ADMIN_PASSWORD, ROOT
 
 
 @pytest.fixture(scope="module")
-def queue_uri(redis_uri) -> str:
+def queue_uri(private_redis) -> str:
     """A Redis database no worker of the session reads, so the queue's length is meaningful."""
-    return redis_uri.rsplit("/", 1)[0] + "/7"
+    return private_redis()
 
 
 @pytest.fixture(scope="module")

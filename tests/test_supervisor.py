@@ -19,7 +19,7 @@ from redis import Redis
 from jobplatform.client import Client
 from jobplatform.devservices import free_port
 from tests.conftest import ADMIN_PASSWORD, JWT_SECRET
-from tests.helpers import ROOT, assert_runs_explained, private_redis_db, wait_until
+from tests.helpers import ROOT, assert_runs_explained, wait_until
 
 JOBS_PER_ROUND = 40
 
@@ -46,9 +46,9 @@ def child_pid(run: subprocess.Popen, marker: str) -> int | None:
 
 
 @pytest.fixture
-def platform_run(tmp_path, redis_uri):
+def platform_run(tmp_path, private_redis):
     port = free_port()
-    executions = f"{private_redis_db(redis_uri, 11)}#run-{uuid.uuid4().hex[:8]}"
+    executions = f"{private_redis()}#run-{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "TEST_"))}
     for name in ("MONGO_URI", "REDIS_URI"):
         env.pop(name, None)  # `run` starts FerretDB and queues on the SQLite file

@@ -78,6 +78,8 @@ class JobService:
         self.writer = writer or GroupWriter(Job._get_collection)
         self.transitions = JobTransitions(host, self.stats, self.writer)
         self._validators = threading.local()
+        if host.jobs is None:
+            host.jobs = self  # the service plugins' hooks reach through `context.jobs`
 
     def _validator(self, job_type: JobType) -> Validator:
         """This thread's validator of the job type's schema (building one costs more

@@ -29,6 +29,7 @@ from jobplatform.jobs.heartbeat import Heartbeat
 from jobplatform.jobs.models import Job
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.reconciler import Reconciler
+from jobplatform.jobs.service import JobService
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.transitions import JobTransitions
 from jobplatform.plugins.host import PluginHost
@@ -63,6 +64,7 @@ def run_worker(
     transitions = JobTransitions(host, stats, GroupWriter(Job._get_collection))
     executor: Executor | None = None
     queue = JobQueue(settings, execute=lambda job_id, requeued: executor(job_id, requeued))
+    JobService(host, queue, stats, transitions.writer)  # what hooks reach as `context.jobs`
     executor = Executor(
         transitions,
         queue,

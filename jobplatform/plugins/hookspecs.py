@@ -2,7 +2,13 @@
 
 A plugin is a module (or object) with functions marked `@hookimpl`, published under the
 `jobplatform.plugins` entry-point group. The host calls each plugin's implementation on
-its own, so one plugin that raises cannot break another.
+its own, through pluggy's hook caller, so one plugin that raises cannot break another.
+
+Every hook but `settings_schema` may take `context` (a `PluginContext`,
+jobplatform/plugins/hook_context.py): `context.plugin` is the plugin's name,
+`context.settings` its normalised settings, and `context.jobs` the process's job service
+(`context.jobs.submit("type", {...})`), there once plugins have loaded. An implementation
+takes only the arguments it names, so `settings` alone keeps working.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 import pluggy
+
+from jobplatform.plugins.hook_context import PluginContext
 
 PROJECT = "jobplatform"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -28,7 +36,7 @@ def settings_schema() -> dict[str, Any] | None:
 
 
 @hookspec
-def check_settings(settings: dict[str, Any]) -> list[str] | None:
+def check_settings(settings: dict[str, Any], context: PluginContext) -> list[str] | None:
     """Check this plugin's normalised settings; return a list of problems (empty if none).
 
     Called at start-up and by `jobplatform plugins list`. Problems mark the plugin
@@ -37,7 +45,7 @@ def check_settings(settings: dict[str, Any]) -> list[str] | None:
 
 
 @hookspec
-def register_job_types(settings: dict[str, Any]) -> list[Any]:
+def register_job_types(settings: dict[str, Any], context: PluginContext) -> list[Any]:
     """Return the `JobType`s this plugin provides.
 
     A `JobType` (jobplatform/plugins/jobtype.py) has a `name` (letters, digits, `_.-`),
@@ -55,7 +63,7 @@ def register_job_types(settings: dict[str, Any]) -> list[Any]:
 
 
 @hookspec
-def on_job_event(event: dict[str, Any], settings: dict[str, Any]) -> None:
+def on_job_event(event: dict[str, Any], settings: dict[str, Any], context: PluginContext) -> None:
     """Observe a job's transition, for any job type (check `event["job_type"]`).
 
     `event` has `kind` (one of queued, started, succeeded, failed, retrying, dead,
@@ -68,12 +76,15 @@ def on_job_event(event: dict[str, Any], settings: dict[str, Any]) -> None:
     Called in the process where the transition happened (queued and cancelled where the
     job was submitted or cancelled, the rest on the worker), after it is stored, so
     the job document already shows it. Exceptions are logged and ignored; keep it
-    quick (it runs on the job's thread), or submit a job for slow work.
+    quick (it runs on the job's thread), or submit a job for slow work
+    (`context.jobs.submit(...)`).
     """
 
 
 @hookspec
-def default_schedules(settings: dict[str, Any]) -> list[dict[str, Any]] | None:
+def default_schedules(
+    settings: dict[str, Any], context: PluginContext
+) -> list[dict[str, Any]] | None:
     """Return the schedules (periodic jobs) this plugin offers by default, as dicts.
 
     Each dict has `name` (unique among all schedules), `job_type`, `data`, and either

@@ -18,6 +18,7 @@ import pluggy
 from cerberus import SchemaError, Validator
 
 from jobplatform.plugins import hookspecs
+from jobplatform.plugins.hook_context import PluginContext
 from jobplatform.plugins.jobtype import NAME_PATTERN, JobType
 from jobplatform.plugins.manifest import EMPTY, Manifest, ManifestError
 
@@ -68,6 +69,9 @@ class PluginHost:
         self.plugins: dict[str, PluginRecord] = {}
         self.job_types: dict[str, JobType] = {}
         self._owner: dict[str, str] = {}
+        self._callers: dict[tuple[str, str], Any] = {}  # (hook, plugin) -> subset caller
+        self._observer_names: list[str] | None = None
+        self.jobs: Any = None  # the process's JobService, offered to hooks by `context`
 
     # -- loading -----------------------------------------------------------------------
 
@@ -82,11 +86,12 @@ class PluginHost:
             return record
         try:
             self.manager.register(plugin, name=name)
+            self._forget_callers()
             record.settings = self._settings(name)
-            problems = self._call_one(name, "check_settings", settings=record.settings) or []
+            problems = self._call_one(name, "check_settings") or []
             if problems:
                 raise PluginFailure("; ".join(str(p) for p in problems))
-            types = self._call_one(name, "register_job_types", settings=record.settings) or []
+            types = self._call_one(name, "register_job_types") or []
             checked = [self._check_job_type(name, t) for t in types]
         except Exception as exc:  # noqa: BLE001 - any plugin failure is isolated and reported
             self._fail(record, exc)
@@ -108,6 +113,7 @@ class PluginHost:
         record.error = str(exc) if known else _describe(exc)
         if self.manager.has_plugin(record.name):
             self.manager.unregister(name=record.name)
+            self._forget_callers()
         log.error("plugin %s failed to load: %s", record.name, record.error)
 
     def _settings(self, name: str) -> dict[str, Any]:
@@ -132,12 +138,36 @@ class PluginHost:
         return validator.document
 
     def _call_one(self, plugin_name: str, hook: str, **kwargs: Any) -> Any:
-        """Call one plugin's implementation of `hook`, or return None if it has none."""
-        caller = getattr(self.manager.hook, hook)
-        for impl in caller.get_hookimpls():
-            if impl.plugin_name == plugin_name:
-                return impl.function(**{a: kwargs[a] for a in impl.argnames})
-        return None
+        """Call one plugin's implementation of `hook` through pluggy's hook caller (so its
+        tracing and wrappers apply), with `settings` and `context` added to `kwargs` when
+        the hook takes them; None if the plugin has no implementation. Calling each
+        plugin on its own is what keeps one that raises from stopping the others."""
+        key = (hook, plugin_name)
+        if key not in self._callers:
+            others = [p for n, p in self.manager.list_name_plugin() if n != plugin_name]
+            self._callers[key] = self.manager.subset_hook_caller(hook, remove_plugins=others)
+        caller = self._callers[key]
+        if not caller.get_hookimpls():
+            return None
+        names = set(caller.spec.argnames) if caller.spec else set()
+        record = self.plugins[plugin_name]
+        if "settings" in names:
+            kwargs["settings"] = record.settings
+        if "context" in names:
+            kwargs["context"] = PluginContext(plugin_name, record.settings, self)
+        results = caller(**kwargs)
+        return results[0] if results else None
+
+    def _forget_callers(self) -> None:
+        """Each subset caller leaves out the plugins known when it was made: make them anew
+        after a plugin comes or goes."""
+        self._callers.clear()
+        self._observer_names = None
+
+    def _loaded_with(self, hook: str) -> list[str]:
+        """The loaded plugins implementing `hook`, in name order."""
+        impls = getattr(self.manager.hook, hook).get_hookimpls()
+        return sorted({impl.plugin_name for impl in impls})
 
     def _check_job_type(self, plugin: str, job_type: Any) -> JobType:
         if not isinstance(job_type, JobType):
@@ -188,33 +218,37 @@ class PluginHost:
         in plugin-name order; a hook that raises, or returns something else than dicts,
         is logged and left out."""
         found = []
-        impls = self.manager.hook.default_schedules.get_hookimpls()
-        for impl in sorted(impls, key=lambda i: i.plugin_name):
-            arguments = {"settings": self.plugins[impl.plugin_name].settings}
+        for plugin in self._loaded_with("default_schedules"):
             try:
-                specs = impl.function(**{name: arguments[name] for name in impl.argnames})
+                specs = self._call_one(plugin, "default_schedules")
             except Exception:  # noqa: BLE001 - a plugin's defaults must not stop a process
-                log.exception("plugin %s: default_schedules raised", impl.plugin_name)
+                log.exception("plugin %s: default_schedules raised", plugin)
                 continue
             for spec in specs or []:
                 if isinstance(spec, dict):
-                    found.append((impl.plugin_name, dict(spec)))
+                    found.append((plugin, dict(spec)))
                 else:
                     log.error(
                         "plugin %s: default_schedules returned %s, not a dict",
-                        impl.plugin_name,
+                        plugin,
                         type(spec).__name__,
                     )
         return found
 
     def emit(self, event: dict[str, Any]) -> None:
         """Give a job event to every plugin's `on_job_event`; one that raises is logged."""
-        for impl in self.manager.hook.on_job_event.get_hookimpls():
-            arguments = {"event": event, "settings": self.plugins[impl.plugin_name].settings}
+        for plugin in self._observers():
             try:
-                impl.function(**{name: arguments[name] for name in impl.argnames})
+                self._call_one(plugin, "on_job_event", event=event)
             except Exception:  # noqa: BLE001 - an observer must never break a job
-                log.exception("plugin %s: on_job_event raised", impl.plugin_name)
+                log.exception("plugin %s: on_job_event raised", plugin)
+
+    def _observers(self) -> list[str]:
+        """`_loaded_with("on_job_event")`, kept: emit runs on every transition, and the
+        plugins change only while they load."""
+        if self._observer_names is None:
+            self._observer_names = self._loaded_with("on_job_event")
+        return self._observer_names
 
 
 class PluginFailure(Exception):

@@ -25,7 +25,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from jobplatform.devservices import free_port
 from tests.conftest import ADMIN_PASSWORD, SmtpRecorder, start_web, start_worker, stop
-from tests.helpers import private_redis_db
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 CHROMIUM_FLAGS = [
@@ -65,7 +64,7 @@ def smtp() -> Iterator[tuple[Rejecting, int]]:
 
 
 @pytest.fixture(scope="module")
-def app_url(smtp, platform_env, tmp_path_factory) -> Iterator[str]:
+def app_url(smtp, platform_env, private_redis, tmp_path_factory) -> Iterator[str]:
     """A web and a worker process sharing a plugins.toml with a private sendEmail queue, on a
     Redis database of their own (logins of other tests do not count against this one's)."""
     folder = tmp_path_factory.mktemp("e2e")
@@ -78,7 +77,7 @@ def app_url(smtp, platform_env, tmp_path_factory) -> Iterator[str]:
         **platform_env,
         "PLUGINS_FILE": str(manifest),
         "DATA_DIR": str(folder),
-        "REDIS_URI": private_redis_db(platform_env["REDIS_URI"], 6),
+        "REDIS_URI": private_redis(),
     }
     worker = start_worker(env, folder / "worker.log")
     web, url = start_web(env, folder / "web.log")

@@ -13,17 +13,16 @@ from nicegui.testing import User
 from nicegui.testing.user_simulation import user_simulation
 
 from tests.conftest import ADMIN_PASSWORD, JWT_SECRET, ROOT
-from tests.helpers import private_redis_db
 
 
 @pytest.fixture(scope="package", autouse=True)
-def ui_env(redis_uri, mongo_server, tmp_path_factory):
+def ui_env(private_redis, mongo_server, tmp_path_factory):
     """Settings for the app each test loads: a MongoDB database and a Redis database of the
     UI tests' own (so their logins do not count against other tests' rate limits)."""
     values = {
         "APP_ENV": "test",
         "MONGO_URI": f"{mongo_server}jp_ui_{uuid.uuid4().hex[:8]}",
-        "REDIS_URI": private_redis_db(redis_uri, 5),
+        "REDIS_URI": private_redis(),
         "JWT_SECRET": JWT_SECRET,
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "DATA_DIR": str(tmp_path_factory.mktemp("ui-data")),
