@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from jobplatform import db, metrics
 from jobplatform.api import auth, health, jobs, schedules, stats, tokens, users, webhooks
 from jobplatform.api.errors import install_error_handlers, unknown_endpoint_router
+from jobplatform.api.job_data_openapi import document_job_data
 from jobplatform.api.plugins import router as plugins_router
 from jobplatform.api.request_id import RequestIdMiddleware
 from jobplatform.api.security import install_security
@@ -58,6 +59,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(plugins_router)
+    document_job_data(app, svc.host.job_types)
     app.include_router(unknown_endpoint_router())  # after every /api router
     from jobplatform.ui import mount
 
