@@ -8,6 +8,7 @@ import sys
 from jobplatform.auth.commands import add_user_commands
 from jobplatform.config import SettingsError, load_settings
 from jobplatform.doctor import add_command as add_doctor_command
+from jobplatform.jobs.commands import add_queue_commands
 from jobplatform.logs import configure_logging
 from jobplatform.plugins.commands import add_commands as add_plugin_commands
 from jobplatform.plugins.manifest import ManifestError
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_commands(commands)
     add_doctor_command(commands)
     add_user_commands(commands)
+    add_queue_commands(commands)
     return parser
 
 

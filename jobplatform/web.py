@@ -11,6 +11,7 @@ from jobplatform.api import auth, health, jobs, schedules, stats, tokens, users,
 from jobplatform.api.errors import install_error_handlers, unknown_endpoint_router
 from jobplatform.api.job_data_openapi import document_job_data
 from jobplatform.api.plugins import router as plugins_router
+from jobplatform.api.queues import router as queues_router
 from jobplatform.api.request_id import RequestIdMiddleware
 from jobplatform.api.security import install_security
 from jobplatform.auth.production import check_secrets, check_stored_admin
@@ -60,6 +61,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(plugins_router)
     document_job_data(app, svc.host.job_types)
+    app.include_router(queues_router)
     app.include_router(unknown_endpoint_router())  # after every /api router
     from jobplatform.ui import mount
 

@@ -1,4 +1,5 @@
-"""/api/jobs: submit (one or a batch), list, read, retry (one or by filter), cancel, delete."""
+"""/api/jobs: submit (one or a batch), list, read, retry (one or by filter), run now, cancel,
+delete, and clean (delete finished jobs by filter)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from typing import Annotated, Any, Literal
 from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, current_user, operator, services
 from jobplatform.api.errors import ApiError
+from jobplatform.jobs.cleaning import CLEANABLE, MAX_AGE_SECONDS, clean_filter, clean_finished
 from jobplatform.jobs.models import STATES
 from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter, find_jobs
 from jobplatform.services import Services
@@ -279,3 +281,53 @@ async def cancel_and_remove(
 ) -> Response:
     await run_in_threadpool(svc.jobs.remove, job_id)
     return Response(status_code=204)
+
+
+@router.post("/{job_id}/run-now", response_model=JobOut)
+async def run_now(
+    job_id: str, svc: Services = Depends(services), _: Principal = Depends(operator)
+) -> dict:
+    """Run a `scheduled` or `retrying` job now instead of at its time (409 for a job in
+    another state, or one due within a second)."""
+    job = await run_in_threadpool(svc.jobs.run_now, job_id)
+    return job.describe()
+
+
+class CleanRequest(BaseModel):
+    """Which finished jobs to delete; every given field must match. An unknown field is
+    refused: a misspelt filter must not widen a delete to every finished job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: str | None = Field(
+        None,
+        max_length=32,
+        description="one finished state; any of them when left out",
+        json_schema_extra={"enum": list(CLEANABLE)},
+    )
+    type: str | None = Field(None, min_length=1, max_length=64, description="job type")
+    older_than_seconds: float | None = Field(
+        None, ge=0, le=MAX_AGE_SECONDS, allow_inf_nan=False, description="finished this long ago"
+    )
+    dry_run: bool = Field(False, description="count the jobs that would go; delete nothing")
+
+
+class CleanOut(BaseModel):
+    dry_run: bool
+    deleted: int
+    would_delete: int | None = Field(description="on a dry run: how many would go")
+
+
+@router.post("/clean", response_model=CleanOut)
+async def clean(
+    body: CleanRequest, svc: Services = Depends(services), _: Principal = Depends(operator)
+) -> dict:
+    """Delete finished jobs (succeeded, dead, cancelled) matching the filter, in bulk; with
+    `dry_run`, only count them. The counters follow."""
+    job_filter = clean_filter(body.state, body.type, body.older_than_seconds)
+    count = await run_in_threadpool(
+        clean_finished, job_filter, svc.jobs.stats, dry_run=body.dry_run
+    )
+    if body.dry_run:
+        return {"dry_run": True, "deleted": 0, "would_delete": count}
+    return {"dry_run": False, "deleted": count, "would_delete": None}

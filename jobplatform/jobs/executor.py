@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -37,7 +37,7 @@ from jobplatform.jobs.models import (
     Job,
     utcnow,
 )
-from jobplatform.jobs.queue import JobQueue
+from jobplatform.jobs.queue import JobQueue, stale
 from jobplatform.jobs.transitions import JobTransitions, Run
 from jobplatform.plugins.context import JobContext, PermanentError
 from jobplatform.plugins.host import UnknownJobType
@@ -79,13 +79,15 @@ class Executor:
         self.contexts: dict[str, JobContext] = {}
         self.stopping = threading.Event()  # set on shutdown: take no new jobs
 
-    def __call__(self, job_id: str, requeued: bool = False) -> None:
+    def __call__(self, job_id: str, requeued: bool = False, eta: datetime | None = None) -> None:
         if self.stopping.is_set():
             self._hand_back(job_id)
             return
         job = self.reader.find({"_id": ObjectId(job_id), "state": {"$in": list(WAITING)}})
         if job is None:
             return  # cancelled, finished, or run by another delivery: nothing to do
+        if stale(eta, job.get("run_at")):
+            return  # a message for a time the job no longer has (run now, retried since)
         run = Run(job=job, worker=self.worker_id, started_at=utcnow(), requeued=requeued)
         clock = time.monotonic()
         self.host.emit(job_event("started", job_id, run.type, run.number))

@@ -3,6 +3,10 @@
 Redis backs the queues when REDIS_URI is set (many machines); otherwise a SqliteHuey file
 under the data directory does (one machine, no set-up). Both honour message priorities
 (on Redis, Huey's priority queue: a sorted set).
+
+A message scheduled for later keeps its eta; once the job it names has another time (it
+was run now, or failed again and was given a later retry), the message is stale and the
+executor drops it (`stale`): the job's own message runs it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 from huey.storage import PriorityRedisStorage
@@ -20,16 +24,33 @@ from jobplatform.config import Settings
 TASK_NAME = "run_job"
 
 
+def stale(eta: datetime | None, run_at: datetime | None) -> bool:
+    """Whether a message scheduled for `eta` is no longer the one of a job due at `run_at`:
+    `enqueue` gives a message the job's time rounded up to the second, so a message of
+    the job's current time has an eta from run_at to a second after it."""
+    if eta is None:
+        return False  # a message to run now: every such message is the job's own
+    return run_at is None or not timedelta(0) <= eta - run_at <= timedelta(seconds=1)
+
+
 class JobQueue:
     """Creates the Huey instance of each named queue and puts job ids on them.
 
-    `execute(job_id)` is what a worker runs for each message; processes that only
-    enqueue (the web process) leave it None.
+    `execute(job_id, requeued, eta)` is what a worker runs for each message; processes
+    that only enqueue (the web process) leave it None. A worker passes `held(queue, wait)`,
+    true while the queue is paused (`PauseWatch.holds`): its consumers then take nothing
+    from that queue, and its messages stay on it untouched.
     """
 
-    def __init__(self, settings: Settings, execute: Callable[..., None] | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        execute: Callable[..., None] | None = None,
+        held: Callable[..., bool] | None = None,
+    ):
         self.settings = settings
         self._execute = execute
+        self._held = held
         self._queues: dict[str, tuple[Huey, Callable]] = {}
 
     def huey(self, queue: str) -> Huey:
@@ -40,12 +61,14 @@ class JobQueue:
             huey = self._make_huey(f"jobplatform.{queue}")
             execute = self._execute
 
-            def run_job(job_id: str, requeued: bool = False) -> None:
+            def run_job(job_id: str, requeued: bool = False, task=None) -> None:
                 if execute is None:
                     raise RuntimeError("this process only enqueues jobs; run a worker")
-                execute(job_id, requeued)
+                execute(job_id, requeued, task.eta if task is not None else None)
 
-            task = huey.task(name=TASK_NAME)(run_job)
+            task = huey.task(name=TASK_NAME, context=True)(run_job)
+            if self._held is not None:
+                huey.dequeue = _unless_held(huey, queue, self._held)
             self._queues[queue] = (huey, task)
         return self._queues[queue]
 
@@ -78,7 +101,8 @@ class JobQueue:
         else:
             whole = eta.replace(microsecond=0)
             eta = whole if whole == eta else whole + timedelta(seconds=1)
-            task.schedule(args=args, eta=eta, priority=priority)
+            # aware: Huey reads a naive eta as the host's local time
+            task.schedule(args=args, eta=eta.replace(tzinfo=UTC), priority=priority)
 
     def enqueue_many(self, queue: str, messages: list[tuple[str, int]]) -> None:
         """Put (job id, priority) messages to run now on `queue`, in that order.
@@ -121,3 +145,22 @@ class JobQueue:
             huey.storage.conn.ping()
         else:
             huey.pending_count()
+
+
+def _unless_held(huey: Huey, queue: str, held: Callable[..., bool]) -> Callable:
+    """Huey's dequeue of `huey`, answering "nothing to take" while `held(queue)` (which
+    waits a moment first, so a consumer polling a paused queue does not spin). A message
+    taken while the queue was being paused (the read blocks up to a second) goes back on
+    the queue untouched."""
+    dequeue = huey.dequeue
+
+    def dequeue_unless_held():
+        if held(queue):
+            return None
+        task = dequeue()
+        if task is not None and held(queue, 0):
+            huey.enqueue(task)
+            return None
+        return task
+
+    return dequeue_unless_held

@@ -8,35 +8,19 @@ workers that have been silent for a day.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from datetime import datetime, timedelta
 
+from jobplatform.jobs.cleaning import CleanFilter, clean_finished
 from jobplatform.jobs.heartbeat import forget_silent
-from jobplatform.jobs.models import FINAL, Job, utcnow
+from jobplatform.jobs.models import utcnow
 from jobplatform.jobs.stats import StatsRecorder, trim_minutes
 
 log = logging.getLogger("jobplatform.retention")
-BATCH = 1000
 
 
 def remove_finished_before(cutoff: datetime, stats: StatsRecorder) -> int:
     """Delete jobs that finished before `cutoff`, in batches; return how many."""
-    removed = 0
-    while True:
-        batch = list(
-            Job.objects(state__in=FINAL, finished_at__lt=cutoff)
-            .only("id", "type", "state")
-            .limit(BATCH)
-            .as_pymongo()
-        )
-        if not batch:
-            return removed
-        deleted = Job.objects(id__in=[row["_id"] for row in batch], state__in=FINAL).delete()
-        for (job_type, state), n in Counter((r["type"], r["state"]) for r in batch).items():
-            stats.moved(job_type, state, None, n)
-        removed += deleted
-        if len(batch) < BATCH:
-            return removed
+    return clean_finished(CleanFilter(finished_before=cutoff), stats)
 
 
 def apply_retention(

@@ -1,4 +1,4 @@
-"""The job service: submit, query, retry and cancel jobs.
+"""The job service: submit, query, retry, run now and cancel jobs.
 
 The API, the admin app and the CLI all go through this one service, so a rule (schema
 validation, allowed transitions) lives in one place.
@@ -18,7 +18,16 @@ from jobplatform.errors import Conflict, InvalidInput, NotFound, PlatformError, 
 from jobplatform.ids import parse_object_id
 from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.data_rules import data_problems
-from jobplatform.jobs.models import CANCELLED, DEAD, FINAL, QUEUED, SCHEDULED, Job, utcnow
+from jobplatform.jobs.models import (
+    CANCELLED,
+    DEAD,
+    FINAL,
+    QUEUED,
+    RETRYING,
+    SCHEDULED,
+    Job,
+    utcnow,
+)
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.transitions import JobTransitions
@@ -27,6 +36,7 @@ from jobplatform.plugins.jobtype import JobType
 
 log = logging.getLogger(__name__)
 BULK_RETRY_LIMIT = 10_000
+RUNNABLE_NOW = (SCHEDULED, RETRYING)  # the states `run_now` takes
 # A job submitted without an idempotency key gets "job:<its id>", a key no caller may
 # give, so a caller's key can never name (and capture) another caller's job.
 OWN_KEY_PREFIX = "job:"
@@ -275,13 +285,34 @@ class JobService:
         updated = self.transitions.retry(job)
         if updated is None:
             raise InvalidTransition("job changed while being retried; reload and try again")
+        return self._send_now(updated)
+
+    def run_now(self, job_id: str) -> Job:
+        """Run a scheduled or retrying job now instead of at its time, without using up an
+        attempt. A job due within a second is left as it is: it runs when a worker takes it."""
+        job = find_job(job_id)
+        if job.state not in RUNNABLE_NOW:
+            raise InvalidTransition(
+                f"job is {job.state}; only scheduled or retrying jobs can be run now"
+            )
+        if job.run_at is None or job.run_at <= utcnow() + timedelta(seconds=1):
+            raise InvalidTransition(
+                f"job is due already; it runs as soon as a worker of queue '{job.queue}' takes it"
+            )
+        updated = self.transitions.run_now(job)
+        if updated is None:
+            raise InvalidTransition("job changed meanwhile; reload and try again")
+        return self._send_now(updated)
+
+    def _send_now(self, job: Job) -> Job:
+        """Put a job just queued again on its queue, to run now."""
         try:
-            self.queue.enqueue(updated.queue, str(updated.id), priority=updated.priority)
+            self.queue.enqueue(job.queue, str(job.id), priority=job.priority)
         except Exception as exc:  # noqa: BLE001 - it is queued in MongoDB; the reconciler sends it
             log.warning(
                 "job %s: queue unavailable (%s); the reconciler will enqueue it", job.id, exc
             )
-        return updated
+        return job
 
     def retry_many(
         self,

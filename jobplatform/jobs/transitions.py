@@ -15,6 +15,8 @@ nothing else writes a job's state.
   the reconciler.
 - cancel: waiting to cancelled, or a running job gets `cancel_requested`; JobService.
 - retry: dead or cancelled to queued, with new attempts; JobService.
+- run now: scheduled or retrying, not yet due, to queued; JobService. Its message for
+  later becomes stale (its eta is no longer the job's time) and the executor drops it.
 - remove: a final job is deleted; JobService.
 
 "Waiting" is queued, scheduled or retrying. A short attempt is never claimed: the worker
@@ -328,6 +330,17 @@ class JobTransitions:
             set__run_at=None,
             set__updated_at=utcnow(),
         )
+        if updated is not None:
+            self.stats.moved(job.type, job.state, QUEUED)
+            self.host.emit(job_event("queued", job.id, job.type, job.attempt_count))
+        return updated
+
+    def run_now(self, job: Job) -> Job | None:
+        """Make a scheduled or retrying job due now, as it was read (state, attempt and
+        time); None if it changed meanwhile."""
+        updated = Job.objects(
+            id=job.id, state=job.state, attempt_count=job.attempt_count, run_at=job.run_at
+        ).modify(new=True, set__state=QUEUED, set__run_at=None, set__updated_at=utcnow())
         if updated is not None:
             self.stats.moved(job.type, job.state, QUEUED)
             self.host.emit(job_event("queued", job.id, job.type, job.attempt_count))

@@ -28,6 +28,7 @@ from jobplatform.jobs.executor import Executor
 from jobplatform.jobs.heartbeat import Heartbeat
 from jobplatform.jobs.models import Job
 from jobplatform.jobs.queue import JobQueue
+from jobplatform.jobs.queue_controls import PauseWatch
 from jobplatform.jobs.reconciler import Reconciler
 from jobplatform.jobs.service import JobService
 from jobplatform.jobs.stats import StatsRecorder
@@ -63,7 +64,9 @@ def run_worker(
     stats = StatsRecorder()
     transitions = JobTransitions(host, stats, GroupWriter(Job._get_collection))
     executor: Executor | None = None
-    queue = JobQueue(settings, execute=lambda job_id, requeued: executor(job_id, requeued))
+    # the paused queues, read before any consumer starts: they take nothing from those
+    pauses = PauseWatch(names).start()
+    queue = JobQueue(settings, execute=lambda *message: executor(*message), held=pauses.holds)
     JobService(host, queue, stats, transitions.writer)  # what hooks reach as `context.jobs`
     executor = Executor(
         transitions,
@@ -115,6 +118,7 @@ def run_worker(
     if dispatcher is not None:
         dispatcher.stop()
     reconciler.stop()
+    pauses.stop()
     heartbeat.stop()
     stats.close()
     log.info("worker stopped")
