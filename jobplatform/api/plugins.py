@@ -1,10 +1,12 @@
-"""GET /api/plugins and GET /api/job-types: what the plugin host loaded, for any logged-in user."""
+"""GET /api/plugins, GET /api/job-types and GET /api/job-types/NAME/schema: what the plugin
+host loaded, for any logged-in user."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
 from jobplatform.api.deps import Principal, current_user, services
+from jobplatform.plugins.json_schema import job_data_schema
 from jobplatform.services import Services
 
 router = APIRouter(prefix="/api", tags=["plugins"])
@@ -25,3 +27,12 @@ def list_job_types(svc: Services = Depends(services), _: Principal = Depends(cur
             for name, job_type in sorted(svc.host.job_types.items())
         ]
     }
+
+
+@router.get("/job-types/{name}/schema")
+def job_type_schema(
+    name: str, svc: Services = Depends(services), _: Principal = Depends(current_user)
+) -> dict:
+    """The JSON Schema (draft 2020-12) of the job type's data, to check data with before
+    submitting it; what the server checks beyond it is named in its descriptions."""
+    return job_data_schema(svc.host.job_type(name))
