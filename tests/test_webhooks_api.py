@@ -276,6 +276,23 @@ def test_a_try_another_process_recorded_first_is_not_sent_again(app):
     assert WebhookTry.objects.get(id=f"{delivery.id}:1").sender == "other"
 
 
+def test_a_try_whose_sender_died_is_followed_by_the_next_or_ends_the_delivery(app):
+    endpoint = create(app)
+    delivery = new_delivery(endpoint["id"], "job.succeeded", {"job_id": "j"}, max_attempts=2)
+    delivery.save(force_insert=True)
+    assert claim(delivery, "dies", lease=0) == 1  # its lease ends at once: as if it died
+    assert claim(WebhookDelivery.objects.get(id=delivery.id), "dies too", lease=0) == 2
+    assert claim(WebhookDelivery.objects.get(id=delivery.id), "third", lease=60) is None
+    ended = WebhookDelivery.objects.get(id=delivery.id)
+    assert (ended.state, ended.attempts, ended.next_attempt_at) == ("failed", 2, None)
+    assert ended.error == "the last try's sender stopped before recording its outcome"
+    tries = WebhookTry.objects(delivery_id=delivery.id).order_by("number")
+    assert [(t.number, t.sender, t.finished_at) for t in tries] == [
+        (1, "dies", None),
+        (2, "dies too", None),
+    ]
+
+
 def test_retention_removes_old_and_surplus_finished_deliveries_only(app):
     endpoint = create(app)
     now = utcnow()

@@ -56,6 +56,16 @@ def claim(delivery: WebhookDelivery, sender: str, lease: float) -> int | None:
     took it (or it is no longer due)."""
     number = delivery.attempts + 1
     now = utcnow()
+    if number > delivery.max_attempts:  # the last try's sender died before recording it
+        WebhookDelivery.objects(
+            id=delivery.id, state=PENDING, attempts=delivery.attempts
+        ).update_one(
+            set__state=FAILED,
+            set__next_attempt_at=None,
+            set__finished_at=now,
+            set__error="the last try's sender stopped before recording its outcome",
+        )
+        return None
     moved = WebhookDelivery.objects(
         id=delivery.id, state=PENDING, attempts=number - 1, next_attempt_at__lte=now
     ).update_one(set__attempts=number, set__next_attempt_at=now + timedelta(seconds=lease))

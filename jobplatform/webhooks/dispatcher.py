@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from bson import ObjectId
 
-from jobplatform.config import Settings
+from jobplatform.config import Settings, SettingsError
 from jobplatform.jobs.models import utcnow
 from jobplatform.plugins.host import PluginHost
 from jobplatform.webhooks import retention
@@ -125,9 +125,15 @@ class Dispatcher:
 
 
 def start_dispatcher(settings: Settings, host: PluginHost, sender: str) -> Dispatcher | None:
-    """Start the worker's dispatcher; None when the webhooks plugin is not loaded."""
+    """Start the worker's dispatcher; None when the webhooks plugin is not loaded, or
+    when this process lacks the JWT_SECRET the endpoints' secrets are encrypted with (the
+    worker runs its jobs all the same; deliveries wait for a worker that has it)."""
     plugin_settings = webhook_settings(host)
     if plugin_settings is None:
         return None
-    box = SecretBox(settings.resolved_jwt_secret())
+    try:
+        box = SecretBox(settings.resolved_jwt_secret())
+    except SettingsError as exc:
+        log.error("this worker sends no webhooks: %s", exc)
+        return None
     return Dispatcher(box, plugin_settings, sender).start()
