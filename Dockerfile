@@ -16,10 +16,12 @@ RUN useradd --system --uid 10001 --user-group --create-home jobplatform \
 
 WORKDIR /app
 COPY pyproject.toml README.md plugins.toml ./
+COPY clients/python ./clients/python
 COPY jobplatform ./jobplatform
 COPY plugins ./plugins
-# The platform, then every plugin plugins.toml enables (`jobplatform plugins sync`).
-RUN pip install . && jobplatform plugins sync
+# The client package the platform depends on, the platform, then every plugin plugins.toml
+# enables (`jobplatform plugins sync`).
+RUN pip install ./clients/python . && jobplatform plugins sync
 
 USER jobplatform
 EXPOSE 8080 9100

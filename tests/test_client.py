@@ -1,4 +1,6 @@
-"""jobplatform.client against the real web and worker processes of the session."""
+"""The client package (`jobplatform_client`) against the real web and worker processes of
+the session: an email job delivered, a login session, idempotency, refusals, outages.
+tests/test_client_package.py drives both clients through the rest."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ import uuid
 
 import httpx
 import pytest
+from jobplatform_client import ApiError, Client, NewJob
 
-from jobplatform.client import ApiError, Client
 from jobplatform.devservices import free_port
 from tests.api_app import bearer
 from tests.conftest import ADMIN_PASSWORD
@@ -33,20 +35,20 @@ def test_submit_and_wait_until_the_email_is_delivered(web_url, worker, smtp_serv
     subject = "client " + uuid.uuid4().hex[:8]
     with Client(web_url, token=api_token) as jobs:
         job = jobs.submit("sendEmail", email(subject))
-        assert job["created_by"].startswith("token:client-")
-        done = jobs.wait(job["id"], timeout=60, poll=0.1)
-    assert done["state"] == "succeeded"
-    assert len(done["attempts"]) == 1
+        assert job.created_by.startswith("token:client-")
+        done = jobs.wait(job.id, timeout=60, poll=0.1)
+    assert done.state == "succeeded"
+    assert len(done.attempts) == 1
     assert recorder.with_subject(subject)
 
 
 def test_login_with_a_password_and_read_back_pages(web_url):
     with Client(web_url, username="admin", password=ADMIN_PASSWORD) as jobs:
-        made = jobs.submit_batch([{"name": "sendEmail", "data": email("batch")}] * 3)
-        assert len(made) == 3
-        seen = {j["id"] for j in jobs.iter_jobs(limit=2, q="admin")}
-        assert {j["id"] for j in made} <= seen
-        assert jobs.get(made[0]["id"])["id"] == made[0]["id"]
+        made = jobs.submit_many([NewJob("sendEmail", email("batch"))] * 3)
+        assert len({j.id for j in made}) == 3  # each made up its own idempotency key
+        seen = {j.id for j in jobs.iterate(limit=2, q="admin")}
+        assert {j.id for j in made} <= seen
+        assert jobs.get(made[0].id).id == made[0].id
 
 
 def test_resubmitting_with_the_same_key_gives_the_same_job(web_url, api_token):
@@ -54,7 +56,7 @@ def test_resubmitting_with_the_same_key_gives_the_same_job(web_url, api_token):
         key = "client-key-" + uuid.uuid4().hex
         first = jobs.submit("sendEmail", email("once"), idempotency_key=key)
         again = jobs.submit("sendEmail", email("once"), idempotency_key=key)
-    assert first["id"] == again["id"]
+    assert first.id == again.id
 
 
 def test_refusals_raise_api_error_with_the_api_reasons(web_url, api_token):
@@ -67,7 +69,7 @@ def test_refusals_raise_api_error_with_the_api_reasons(web_url, api_token):
         assert invalid.value.status == 422 and "recipient" in invalid.value.details
         with pytest.raises(ApiError) as conflict:
             job = jobs.submit("sendEmail", email("retry too early"))
-            jobs.retry(job["id"])
+            jobs.retry(job.id)
         assert conflict.value.status == 409
 
 

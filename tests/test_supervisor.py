@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from jobplatform_client import Client, Job
 from redis import Redis
 
-from jobplatform.client import Client
 from jobplatform.devservices import free_port
 from tests.conftest import ADMIN_PASSWORD, JWT_SECRET
 from tests.helpers import ROOT, assert_runs_explained, wait_until
@@ -122,7 +122,7 @@ def test_run_restarts_a_killed_worker_and_ferretdb_and_no_job_is_lost(platform_r
     with Client(url, username="admin", password=ADMIN_PASSWORD, retries=10) as api:
 
         def submit_round() -> None:
-            ids.extend(api.submit("test.noop", {})["id"] for _ in range(JOBS_PER_ROUND))
+            ids.extend(api.submit("test.noop", {}).id for _ in range(JOBS_PER_ROUND))
 
         submit_round()
         old_worker = _kill(run, "jobplatform worker")
@@ -136,13 +136,13 @@ def test_run_restarts_a_killed_worker_and_ferretdb_and_no_job_is_lost(platform_r
         assert run.poll() is None, log.read_text()
         assert new_worker in children(run.pid) and new_ferret in children(run.pid)
 
-        def jobs() -> dict[str, dict]:
+        def jobs() -> dict[str, Job]:
             return {job_id: api.get(job_id) for job_id in ids}
 
         final = wait_until(
-            lambda: (found := jobs())
-            and {j["state"] for j in found.values()} == {"succeeded"}
-            and found,
+            lambda: (
+                (found := jobs()) and {j.state for j in found.values()} == {"succeeded"} and found
+            ),
             timeout=120,
             interval=0.5,
             message="every job to succeed",
@@ -150,7 +150,7 @@ def test_run_restarts_a_killed_worker_and_ferretdb_and_no_job_is_lost(platform_r
     assert len(ids) == len(set(ids)) == 3 * JOBS_PER_ROUND
     uri, key = executions.rsplit("#", 1)
     runs = {k.decode(): int(v) for k, v in Redis.from_url(uri).hgetall(key).items()}
-    attempts = {i: [(a["outcome"], a["requeued"]) for a in j["attempts"]] for i, j in final.items()}
+    attempts = {i: [(a.outcome, a.requeued) for a in j.attempts] for i, j in final.items()}
     assert_runs_explained(runs, attempts, crashed=True)
     text = log.read_text()
     assert "worker process exited with code -9; restarting it in" in text
