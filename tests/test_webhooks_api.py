@@ -31,18 +31,17 @@ from jobplatform.webhooks.routing import ROUTES, new_delivery, record_job_event
 from jobplatform.webhooks.signing import verify
 from tests.api_app import JWT_SECRET, bearer, login, new_user
 from tests.conftest import ADMIN_PASSWORD, ROOT
-from tests.helpers import private_redis_db
 from tests.webhook_listener import Listener
 
 EMAIL = {"recipient": "a@example.com", "subject": "Hello"}
 
 
 @pytest.fixture(scope="module")
-def app(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+def app(private_redis, mongo_server, mongo_uri, tmp_path_factory):
     """The web app on a database of its own, with a Redis database no worker reads."""
     settings = load_settings(
         mongo_uri=f"{mongo_server}jp_webhooks_api_{uuid.uuid4().hex[:8]}",
-        redis_uri=private_redis_db(redis_uri, 14),
+        redis_uri=private_redis(),
         jwt_secret=JWT_SECRET,
         admin_password=ADMIN_PASSWORD,
         data_dir=tmp_path_factory.mktemp("webhooks-api"),

@@ -21,10 +21,8 @@ from jobplatform.webhooks.models import DELIVERED, PENDING, WebhookDelivery, Web
 from jobplatform.webhooks.service import WebhookService
 from jobplatform.webhooks.signing import verify
 from tests.engine_harness import ROOT, Engine, wait_final
-from tests.helpers import private_redis_db, wait_until
+from tests.helpers import wait_until
 from tests.webhook_listener import Listener
-
-REDIS_DB = 14  # the engine's queues: no other test's worker reads them
 
 
 def plugins_file(tmp: Path, **webhooks: float) -> str:
@@ -37,11 +35,11 @@ def plugins_file(tmp: Path, **webhooks: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory, redis_uri, mongo_server, mongo_uri) -> Iterator[Engine]:
+def engine(tmp_path_factory, private_redis, mongo_server, mongo_uri) -> Iterator[Engine]:
     tmp = tmp_path_factory.mktemp("webhooks-engine")
     running = Engine(
         tmp,
-        private_redis_db(redis_uri, REDIS_DB),
+        private_redis(),  # queues no other test's worker reads
         f"{mongo_server}engine_webhooks_{uuid.uuid4().hex[:8]}",
     )
     try:
