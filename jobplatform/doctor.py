@@ -276,66 +276,60 @@ def check_smtp(host: Any) -> list[Finding]:
         return []
     s = record.settings
     where = f"{s['host']}:{s['port']} (tls={s['tls']})"
-    context = ssl.create_default_context(cafile=s.get("ca_file") or None)
     try:
-        if s["tls"] == "tls":
-            server = smtplib.SMTP_SSL(s["host"], s["port"], timeout=TIMEOUT, context=context)
-        else:
-            server = smtplib.SMTP(s["host"], s["port"], timeout=TIMEOUT)
-        with server:
-            server.ehlo()
-            if s["tls"] == "starttls":
-                if not server.has_extn("starttls"):
-                    return [
-                        Finding(
-                            "smtp",
-                            "FAIL",
-                            f"{where} does not offer STARTTLS",
-                            "set SMTP_TLS=tls for a TLS port (465), or SMTP_TLS=none "
-                            "only on a trusted network",
-                        )
-                    ]
-                server.starttls(context=context)
-                server.ehlo()
-            if s["username"]:
-                server.login(s["username"], s["password"])
-    except smtplib.SMTPAuthenticationError as exc:
-        return [
-            Finding(
-                "smtp",
-                "FAIL",
-                f"{where} refused the login: {exc.smtp_code} "
-                f"{exc.smtp_error.decode(errors='replace')}",
-                "check SMTP_USERNAME and SMTP_PASSWORD",
-            )
-        ]
-    except ssl.SSLError as exc:
-        return [
-            Finding(
-                "smtp",
-                "FAIL",
-                f"TLS with {where} failed: {exc}",
-                "use SMTP_TLS=tls on port 465 and SMTP_TLS=starttls on 587; for a private "
-                "CA set ca_file in [plugins.email.settings]",
-            )
-        ]
+        _smtp_session(s)
     except (OSError, smtplib.SMTPException) as exc:
-        return [
-            Finding(
-                "smtp",
-                "FAIL",
-                f"cannot talk to the SMTP server at {where}: {exc}",
-                "start the SMTP server, or correct SMTP_HOST and SMTP_PORT "
-                "([plugins.email.settings] in plugins.toml)",
-            )
-        ]
-    return [
-        Finding(
+        return [_smtp_failure(where, exc)]
+    accepted = " and the login" if s["username"] else ""
+    return [Finding("smtp", "ok", f"{where} accepted a connection{accepted}")]
+
+
+def _smtp_session(s: dict[str, Any]) -> None:
+    """Greet the server, start TLS and log in as the settings say, then quit."""
+    context = ssl.create_default_context(cafile=s.get("ca_file") or None)
+    if s["tls"] == "tls":
+        server = smtplib.SMTP_SSL(s["host"], s["port"], timeout=TIMEOUT, context=context)
+    else:
+        server = smtplib.SMTP(s["host"], s["port"], timeout=TIMEOUT)
+    with server:
+        server.ehlo()
+        if s["tls"] == "starttls":
+            server.starttls(context=context)  # SMTPNotSupportedError when not offered
+            server.ehlo()
+        if s["username"]:
+            server.login(s["username"], s["password"])
+
+
+def _smtp_failure(where: str, exc: Exception) -> Finding:
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return Finding(
             "smtp",
-            "ok",
-            f"{where} accepted a connection" + (" and the login" if s["username"] else ""),
+            "FAIL",
+            f"{where} does not offer STARTTLS",
+            "set SMTP_TLS=tls for a TLS port (465), or SMTP_TLS=none only on a trusted network",
         )
-    ]
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return Finding(
+            "smtp",
+            "FAIL",
+            f"{where} refused the login: {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}",
+            "check SMTP_USERNAME and SMTP_PASSWORD",
+        )
+    if isinstance(exc, ssl.SSLError):
+        return Finding(
+            "smtp",
+            "FAIL",
+            f"TLS with {where} failed: {exc}",
+            "use SMTP_TLS=tls on port 465 and SMTP_TLS=starttls on 587; for a private "
+            "CA set ca_file in [plugins.email.settings]",
+        )
+    return Finding(
+        "smtp",
+        "FAIL",
+        f"cannot talk to the SMTP server at {where}: {exc}",
+        "start the SMTP server, or correct SMTP_HOST and SMTP_PORT "
+        "([plugins.email.settings] in plugins.toml)",
+    )
 
 
 def _where(uri: str) -> str:
