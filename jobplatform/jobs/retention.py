@@ -1,7 +1,7 @@
 """History retention: finished jobs older than RETENTION_DAYS are removed.
 
 FerretDB has no TTL indexes, so this is a periodic duty of the platform: the reconciler's
-leader runs it (one process at a time). It also trims the per-minute stats and forgets
+leader runs it (one process at a time). It also trims the attempt counters and forgets
 workers that have been silent for a day.
 """
 
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from jobplatform.jobs.cleaning import CleanFilter, clean_finished
 from jobplatform.jobs.heartbeat import forget_silent
 from jobplatform.jobs.models import utcnow
-from jobplatform.jobs.stats import StatsRecorder, trim_minutes
+from jobplatform.jobs.stats import StatsRecorder, trim_counters
 
 log = logging.getLogger("jobplatform.retention")
 
@@ -28,7 +28,7 @@ def apply_retention(
 ) -> int:
     now = now or utcnow()
     removed = remove_finished_before(now - timedelta(days=retention_days), stats)
-    trim_minutes(now - timedelta(hours=2))
+    trim_counters(now)
     forget_silent(now - timedelta(days=1))
     if removed:
         log.info(

@@ -1,17 +1,17 @@
 """Job statistics from counters kept on every transition, not from counting the collection.
 
 Each process buffers the transitions it makes in a `StatsRecorder` and adds them to
-MongoDB about once a second with `$inc`, into two small collections:
+MongoDB about once a second with `$inc`, in one command a collection:
 
 - `job_counts`: per job type, the change each process made to the number of jobs in
   each state;
-- `job_minutes`: per minute and job type, how many attempts ended how (succeeded, failed,
-  dead, cancelled) in each process, so throughput and failure rate over the last hour are
-  sixty small documents a type and process.
+- `job_outcomes`: how many attempts ended how (succeeded, failed, dead, cancelled), per
+  minute for two hours and per quarter hour for eight days, in a few small documents a
+  type and process (`attempt_series`), read as the last hour, 24 hours or 7 days.
 
-Each process writes only documents of its own (their ids end with `|<process>`) and
+Each recorder writes only documents of its own (their ids end with its owner) and
 readers add them up: FerretDB 1.24 applies an update by reading the document and writing
-it back, so two processes adding to one document could lose an increment. Reading the
+it back, so two writers adding to one document could lose an increment. Reading the
 stats is a handful of small documents however many jobs there are. A process that dies
 loses at most its last second of increments; the reconciler's leader recounts the
 states from the jobs every few minutes (`recount`), which repairs any drift.
@@ -19,22 +19,27 @@ states from the jobs every few minutes (`recount`), which repairs any drift.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
 import threading
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from mongoengine.connection import get_db
+from pymongo import UpdateOne
 
+from jobplatform.jobs import attempt_series
+from jobplatform.jobs.attempt_series import DEFAULT_RANGE, OUTCOMES, range_named
+from jobplatform.jobs.batching import MAX_BATCH
 from jobplatform.jobs.models import STATES, utcnow
 
 log = logging.getLogger("jobplatform.stats")
-COUNTS, MINUTES = "job_counts", "job_minutes"
-OUTCOMES = ("succeeded", "failed", "dead", "cancelled")
+COUNTS = "job_counts"
 BASE = "recount"  # the owner of the counts the last recount set
+_RECORDERS = itertools.count(1)  # tells apart the recorders of one process
 
 
 def minute_of(at: datetime) -> datetime:
@@ -46,8 +51,9 @@ class StatsRecorder:
 
     def __init__(self, flush_seconds: float = 1.0, owner: str | None = None):
         self.flush_seconds = flush_seconds
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{next(_RECORDERS)}"
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time adds to this owner's documents
         self._states: Counter[tuple[str, str]] = Counter()  # (type, state) -> change
         self._outcomes: Counter[tuple[datetime, str, str]] = Counter()  # (minute, type, outcome)
         self._stop = threading.Event()
@@ -63,23 +69,23 @@ class StatsRecorder:
         self._start()
 
     def ended(self, job_type: str, outcome: str, at: datetime | None = None) -> None:
-        """An attempt ended with `outcome` (succeeded, failed, dead or cancelled)."""
+        """An attempt ended with `outcome` (succeeded, failed, dead or cancelled) at `at`."""
         with self._lock:
             self._outcomes[(minute_of(at or utcnow()), job_type, outcome)] += 1
         self._start()
 
     def flush(self) -> None:
-        """Add what is buffered to MongoDB; if MongoDB is down, keep it for the next try."""
-        with self._lock:
-            states, self._states = self._states, Counter()
-            outcomes, self._outcomes = self._outcomes, Counter()
-        try:
-            _write(self.owner, states, outcomes)
-        except Exception as exc:  # noqa: BLE001 - counters wait for MongoDB to come back
-            log.warning("could not store job counters, will retry: %s", exc)
+        """Add what is buffered to MongoDB; what MongoDB did not take waits for the next try."""
+        with self._flushing:
             with self._lock:
-                self._states.update(states)
-                self._outcomes.update(outcomes)
+                states, self._states = self._states, Counter()
+                outcomes, self._outcomes = self._outcomes, Counter()
+            if not _store(COUNTS, _count_upserts(self.owner, states)):
+                with self._lock:
+                    self._states.update(states)
+            if not _store(attempt_series.COLLECTION, attempt_series.upserts(self.owner, outcomes)):
+                with self._lock:
+                    self._outcomes.update(outcomes)
 
     def close(self) -> None:
         self._stop.set()
@@ -101,24 +107,28 @@ class StatsRecorder:
             self.flush()
 
 
-def _write(owner: str, states: Counter, outcomes: Counter) -> None:
-    db = get_db()
+def _count_upserts(owner: str, states: Counter) -> list[UpdateOne]:
     per_type: dict[str, dict[str, int]] = {}
     for (job_type, state), change in states.items():
         if change:
             per_type.setdefault(job_type, {})[f"states.{state}"] = change
-    for job_type, inc in per_type.items():
-        db[COUNTS].update_one(
+    return [
+        UpdateOne(
             {"_id": f"{job_type}|{owner}"}, {"$inc": inc, "$set": {"type": job_type}}, upsert=True
         )
-    per_minute: dict[tuple[datetime, str], dict[str, int]] = {}
-    for (minute, job_type, outcome), n in outcomes.items():
-        per_minute.setdefault((minute, job_type), {})[outcome] = n
-    for (minute, job_type), inc in per_minute.items():
-        key = f"{minute.isoformat(timespec='minutes')}|{job_type}|{owner}"
-        db[MINUTES].update_one(
-            {"_id": key}, {"$inc": inc, "$set": {"minute": minute, "type": job_type}}, upsert=True
-        )
+        for job_type, inc in per_type.items()
+    ]
+
+
+def _store(collection: str, statements: list[UpdateOne]) -> bool:
+    """Send `statements` in as few commands as FerretDB takes; False if MongoDB failed."""
+    try:
+        for at in range(0, len(statements), MAX_BATCH):
+            get_db()[collection].bulk_write(statements[at : at + MAX_BATCH], ordered=False)
+    except Exception as exc:  # noqa: BLE001 - counters wait for MongoDB to come back
+        log.warning("could not store job counters, will retry: %s", exc)
+        return False
+    return True
 
 
 def recount() -> None:
@@ -144,8 +154,10 @@ def recount() -> None:
         )
 
 
-def trim_minutes(older_than: datetime) -> int:
-    return get_db()[MINUTES].delete_many({"minute": {"$lt": older_than}}).deleted_count
+def trim_counters(now: datetime) -> int:
+    """Drop the attempt counters past their retention (two hours of minutes, eight days of
+    quarter hours); the reconciler's leader runs it with the history's retention."""
+    return attempt_series.trim(now)
 
 
 def counts_by_type() -> dict[str, dict[str, int]]:
@@ -165,32 +177,27 @@ def read_stats(
     queue_lengths: dict[str, dict[str, int]],
     workers: list[dict[str, Any]],
     now: datetime | None = None,
+    range_name: str = DEFAULT_RANGE,
 ) -> dict[str, Any]:
-    """Counts by state and type, the last hour minute by minute, queue lengths, workers."""
-    db = get_db()
+    """Counts by state and type, the last hour minute by minute, the attempts over
+    `range_name` (`attempt_series.RANGES`; UnknownRange before anything is read), queue
+    lengths and workers."""
+    range_named(range_name)
     now = now or utcnow()
     by_type = counts_by_type()
-    by_state = {s: sum(counts[s] for counts in by_type.values()) for s in STATES}
-    start = minute_of(now) - timedelta(minutes=59)
-    per_minute = {start + timedelta(minutes=m): dict.fromkeys(OUTCOMES, 0) for m in range(60)}
-    for doc in db[MINUTES].find({"minute": {"$gte": start}}):
-        bucket = per_minute.get(doc["minute"])
-        if bucket is not None:
-            for outcome in OUTCOMES:
-                bucket[outcome] += doc.get(outcome, 0)
-    hour = {o: sum(b[o] for b in per_minute.values()) for o in OUTCOMES}
-    attempts = hour["succeeded"] + hour["failed"]
+    attempts = attempt_series.read_series(range_name, now)
+    hour = attempts if range_name == "1h" else attempt_series.read_series("1h", now)
     return {
-        "by_state": by_state,
+        "by_state": {s: sum(counts[s] for counts in by_type.values()) for s in STATES},
         "by_type": by_type,
         "last_hour": {
             "minutes": [
-                {"minute": m.isoformat(timespec="minutes") + "Z", **b}
-                for m, b in per_minute.items()
+                {"minute": b["start"], **{o: b[o] for o in OUTCOMES}} for b in hour["buckets"]
             ],
-            "totals": hour,
-            "failure_rate": round(hour["failed"] / attempts, 4) if attempts else 0.0,
+            "totals": hour["totals"],
+            "failure_rate": hour["failure_rate"],
         },
+        "attempts": attempts,
         "queues": queue_lengths,
         "workers": workers,
     }
