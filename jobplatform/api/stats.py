@@ -1,11 +1,14 @@
-"""GET /api/stats (counts, the last hour, queue lengths, workers) and GET /api/workers."""
+"""GET /api/stats (counts, the attempts over a range, queue lengths, workers) and
+GET /api/workers."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, current_user, services
+from jobplatform.api.errors import ApiError
+from jobplatform.jobs.attempt_series import DEFAULT_RANGE, RANGES, UnknownRange
 from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.jobs.stats import read_stats
 from jobplatform.services import Services
@@ -21,15 +24,28 @@ def queue_lengths(svc: Services) -> dict[str, dict[str, int]]:
     return {name: svc.queue.lengths(name) for name in sorted(names)}
 
 
-def _stats(svc: Services) -> dict:
-    return read_stats(queue_lengths(svc), live_workers(svc.settings.heartbeat_seconds))
+def _stats(svc: Services, range_name: str) -> dict:
+    workers = live_workers(svc.settings.heartbeat_seconds)
+    return read_stats(queue_lengths(svc), workers, range_name=range_name)
 
 
 @router.get("/stats")
-async def stats(svc: Services = Depends(services), _: Principal = Depends(current_user)) -> dict:
-    """Jobs by state and type, the last hour minute by minute with its failure rate, queue
-    lengths and live workers. Counts come from counters kept on each transition."""
-    return await run_in_threadpool(_stats, svc)
+async def stats(
+    range_name: str = Query(
+        DEFAULT_RANGE,
+        alias="range",
+        description=f"the attempts' range: {', '.join(RANGES)} (per minute, quarter hour, hour)",
+    ),
+    svc: Services = Depends(services),
+    _: Principal = Depends(current_user),
+) -> dict:
+    """Jobs by state and type, the last hour minute by minute with its failure rate, the
+    attempts over `range` (`attempts`: buckets, totals, failure rate), queue lengths and
+    live workers. Counts come from counters kept on each transition."""
+    try:
+        return await run_in_threadpool(_stats, svc, range_name)
+    except UnknownRange as exc:
+        raise ApiError(422, exc.message, details={"range": [exc.message]}) from None
 
 
 @router.get("/workers")
