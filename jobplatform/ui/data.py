@@ -9,6 +9,7 @@ from typing import Any
 from mongoengine.connection import get_db
 
 from jobplatform.api.stats import queue_lengths
+from jobplatform.jobs.attempt_series import DEFAULT_RANGE
 from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.jobs.stats import COUNTS, read_stats
 from jobplatform.services import Services
@@ -36,9 +37,9 @@ def workers_online(services: Services) -> list[dict[str, Any]]:
     return live_workers(services.settings.heartbeat_seconds)
 
 
-def dashboard_figures(services: Services) -> dict[str, Any]:
-    """What GET /api/stats answers: counts by state, the last hour, queues, workers."""
-    return read_stats(queue_lengths(services), workers_online(services))
+def dashboard_figures(services: Services, range_name: str = DEFAULT_RANGE) -> dict[str, Any]:
+    """What GET /api/stats?range= answers: counts by state, the attempts, queues, workers."""
+    return read_stats(queue_lengths(services), workers_online(services), range_name=range_name)
 
 
 def change_marker() -> tuple:

@@ -1,10 +1,14 @@
-"""Dashboard: jobs by state, throughput and failure rate over the last hour, queue
-lengths and workers online, refreshed every second without reloading the page."""
+"""Dashboard: jobs by state, attempts and failure rate over the last hour, 24 hours or 7
+days (the choice is kept in the browser's user storage), queue lengths and workers online,
+refreshed every second without reloading the page."""
 
 from __future__ import annotations
 
-from nicegui import ui
+from typing import Any
 
+from nicegui import app, ui
+
+from jobplatform.jobs.attempt_series import DEFAULT_RANGE, RANGES
 from jobplatform.jobs.models import STATES
 from jobplatform.services import Services
 from jobplatform.ui import blocking, data
@@ -12,6 +16,13 @@ from jobplatform.ui.session import require_login
 from jobplatform.ui.shell import frame
 
 REFRESH_SECONDS = 1.0
+RANGE_KEY = "dashboard_range"  # the chosen range in app.storage.user
+RANGE_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d"}
+CHART_TITLES = {
+    "1h": "Attempts per minute, last hour",
+    "24h": "Attempts per 15 minutes, last 24 hours",
+    "7d": "Attempts per hour, last 7 days",
+}
 
 
 def _chart_options() -> dict:
@@ -48,6 +59,57 @@ def _chart_options() -> dict:
     }
 
 
+def chosen_range() -> str:
+    """The range this browser chose last, or the default one."""
+    stored = app.storage.user.get(RANGE_KEY)
+    return stored if stored in RANGES else DEFAULT_RANGE
+
+
+def bucket_label(start: str, range_name: str) -> str:
+    """`2025-05-01T13:15Z` as the chart's axis shows it: the time, with the day over 7 days."""
+    return f"{start[5:10]} {start[11:16]}" if range_name == "7d" else start[11:16]
+
+
+class AttemptsCard:
+    """The attempts chart, its failure rate and the range toggle; the choice is stored."""
+
+    def __init__(self) -> None:
+        with ui.card().classes("grow q-pa-sm").props("flat bordered"):
+            with ui.row().classes("w-full items-center gap-3"):
+                self.title = ui.label(CHART_TITLES[chosen_range()]).classes("font-semibold")
+                ui.space()
+                self.failure = ui.label("").classes("text-sm").mark("failure-rate")
+                self.toggle = (
+                    ui.toggle(RANGE_LABELS, value=chosen_range(), on_change=self._chosen)
+                    .props("dense no-caps size=sm")
+                    .mark("attempts-range")
+                )
+            self.chart = ui.echart(_chart_options()).classes("w-full h-64").mark("throughput-chart")
+
+    @property
+    def range_name(self) -> str:
+        return self.toggle.value
+
+    def _chosen(self) -> None:
+        app.storage.user[RANGE_KEY] = self.range_name
+        self.title.text = CHART_TITLES[self.range_name]
+
+    def draw(self, attempts: dict[str, Any]) -> None:
+        """Show `attempts` (`read_series`), unless the choice changed while it was read."""
+        if attempts["range"] != self.range_name:
+            return
+        buckets = attempts["buckets"]
+        self.chart.options["xAxis"]["data"] = [
+            bucket_label(b["start"], attempts["range"]) for b in buckets
+        ]
+        for series, outcome in zip(
+            self.chart.options["series"], ("succeeded", "failed", "dead"), strict=True
+        ):
+            series["data"] = [b[outcome] for b in buckets]
+        self.chart.update()
+        self.failure.text = f"failure rate {attempts['failure_rate']:.1%}"
+
+
 def register(services: Services) -> None:
     @ui.page("/", title="Dashboard · jobplatform")
     async def dashboard_page() -> None:
@@ -70,14 +132,7 @@ def register(services: Services) -> None:
                             ui.label("–").classes("text-2xl font-semibold").mark(f"count-{state}")
                         )
             with ui.row().classes("w-full gap-2 no-wrap items-start"):
-                with ui.card().classes("grow q-pa-sm").props("flat bordered"):
-                    with ui.row().classes("w-full items-center"):
-                        ui.label("Attempts per minute, last hour").classes("font-semibold")
-                        ui.space()
-                        failure = ui.label("").classes("text-sm").mark("failure-rate")
-                    chart = (
-                        ui.echart(_chart_options()).classes("w-full h-64").mark("throughput-chart")
-                    )
+                attempts = AttemptsCard()
                 with ui.column().classes("w-72 gap-2"):
                     with ui.card().classes("w-full q-pa-sm").props("flat bordered"):
                         ui.label("Queue lengths").classes("font-semibold")
@@ -87,17 +142,11 @@ def register(services: Services) -> None:
                         workers = ui.column().classes("gap-0 text-sm").mark("workers-online")
 
             async def refresh() -> None:
-                figures = await blocking.call(data.dashboard_figures, services)
+                range_name = attempts.range_name
+                figures = await blocking.call(data.dashboard_figures, services, range_name)
                 for state, count in figures["by_state"].items():
                     counters[state].text = f"{count:,}"
-                hour = figures["last_hour"]
-                chart.options["xAxis"]["data"] = [m["minute"][11:16] for m in hour["minutes"]]
-                for series, outcome in zip(
-                    chart.options["series"], ("succeeded", "failed", "dead"), strict=True
-                ):
-                    series["data"] = [m[outcome] for m in hour["minutes"]]
-                chart.update()
-                failure.text = f"failure rate {hour['failure_rate']:.1%}"
+                attempts.draw(figures["attempts"])
                 queues.clear()
                 with queues:
                     for name, length in figures["queues"].items():
@@ -115,5 +164,6 @@ def register(services: Services) -> None:
                             f"{len(worker.get('jobs', []))} running"
                         )
 
+            attempts.toggle.on_value_change(refresh)
             await refresh()
             ui.timer(REFRESH_SECONDS, refresh)
