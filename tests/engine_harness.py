@@ -134,7 +134,14 @@ def private_engine(
     """An engine with a database of its own on the session's MongoDB server and a Redis
     database of its own, so that no other process's reconciler acts on its jobs. Gives
     the session's database back to this process's MongoEngine connection afterwards."""
-    redis_db = {"retries": 3, "submit": 4, "shutdown": 5, "retention": 6, "schedules": 12}[name]
+    redis_db = {
+        "retries": 3,
+        "submit": 4,
+        "shutdown": 5,
+        "retention": 6,
+        "schedules": 12,
+        "progress": 15,
+    }[name]
     engine = Engine(
         tmp,
         redis_uri.rsplit("/", 1)[0] + f"/{redis_db}",

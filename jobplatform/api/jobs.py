@@ -86,6 +86,20 @@ class BulkRetryRequest(BaseModel):
     limit: int = Field(1000, ge=1, le=MAX_BULK_RETRY)
 
 
+class LogLineOut(BaseModel):
+    level: str = Field(description="debug, info, warning, error or critical")
+    at: str | None
+    message: str
+
+
+class ProgressOut(BaseModel):
+    done: int | float
+    total: int | float | None = Field(description="null when the processor did not say")
+    message: str | None
+    at: str | None = Field(description="when the processor reported it")
+    attempt: int | None = Field(description="the attempt that reported it")
+
+
 class AttemptOut(BaseModel):
     number: int
     worker: str | None
@@ -98,6 +112,9 @@ class AttemptOut(BaseModel):
     traceback: str | None
     retry_delay: float | None
     requeued: bool = False
+    log: list[LogLineOut] = Field(
+        default_factory=list, description="the lines the processor logged with ctx.log"
+    )
 
 
 class JobOut(BaseModel):
@@ -118,7 +135,15 @@ class JobOut(BaseModel):
     run_at: str | None
     started_at: str | None
     finished_at: str | None
+    progress: ProgressOut | None = Field(
+        None, description="the latest progress reported by the processor (ctx.progress)"
+    )
     attempts: list[AttemptOut] | None = None
+    live_log: list[LogLineOut] | None = Field(
+        None,
+        description="the lines the attempt running now has logged so far (one job only; "
+        "once it ends they are on its attempt)",
+    )
 
 
 class JobList(BaseModel):

@@ -42,6 +42,7 @@ from jobplatform.jobs.transitions import JobTransitions, Run
 from jobplatform.plugins.context import JobContext, PermanentError
 from jobplatform.plugins.host import UnknownJobType
 from jobplatform.plugins.jobtype import RetryPolicy
+from jobplatform.plugins.report import REPORT_SECONDS
 
 log = logging.getLogger("jobplatform.worker")
 # what the executor reads of a job: everything but its history and result
@@ -107,6 +108,7 @@ class Executor:
             logger=logging.LoggerAdapter(
                 log, {"job_id": job_id, "job_type": run.type, "attempt": run.number}
             ),
+            report=run.report,
         )
         self.running[job_id], self.contexts[job_id] = run, ctx
         try:
@@ -147,7 +149,8 @@ class Executor:
         deadline = start + timeout if timeout else None
         next_check = start + self.record_running_after
         while True:
-            wait = next_check if deadline is None else min(next_check, deadline)
+            wake = min(next_check, time.monotonic() + REPORT_SECONDS) if run.claimed else next_check
+            wait = wake if deadline is None else min(wake, deadline)
             thread.join(max(wait - time.monotonic(), 0))
             if not thread.is_alive():
                 return outcome
@@ -155,6 +158,7 @@ class Executor:
                 ctx.cancel_event.set()  # ask it to stop; the thread is abandoned either way
                 return Outcome(error=AttemptTimeout(f"attempt ran longer than {timeout:g}s"))
             if time.monotonic() < next_check:
+                self._report(run)
                 continue
             next_check = time.monotonic() + self.lease_seconds / 3
             if not self._hold(run, ctx):
@@ -165,18 +169,35 @@ class Executor:
     def _hold(self, run: Run, ctx: JobContext) -> bool:
         """Claim the attempt, or renew its lease; notice a cancel request. False if the
         job is no longer this attempt's."""
+        version, report = run.report.pending()
         try:
             if not run.claimed:
-                return self.transitions.claim(run, self.lease_seconds)
-            renewed = self.transitions.renew(run, self.lease_seconds)
+                claimed = self.transitions.claim(run, self.lease_seconds, report)
+                if claimed:
+                    run.report.written(version)
+                return claimed
+            renewed = self.transitions.renew(run, self.lease_seconds, report)
         except (ConnectionFailure, WriteFailed) as exc:
             log.warning("job %s: could not claim or renew it (%s); trying again", run.id, exc)
             return True
         if renewed is None:
             return False
+        run.report.written(version)
         if renewed.get("cancel_requested"):
             ctx.cancel_event.set()
         return True
+
+    def _report(self, run: Run) -> None:
+        """Store what changed in a claimed attempt's report since its last write, if
+        anything did; the loop of `_run` calls it at most once every REPORT_SECONDS."""
+        version, fields = run.report.pending()
+        if not fields:
+            return
+        try:
+            if self.transitions.report(run, fields):
+                run.report.written(version)
+        except (ConnectionFailure, WriteFailed) as exc:
+            log.warning("job %s: could not store its progress (%s); trying again", run.id, exc)
 
     # -- record the outcome ----------------------------------------------------------------
 
@@ -201,6 +222,7 @@ class Executor:
             traceback=trace,
             retry_delay=retry_delay,
             requeued=run.requeued or None,
+            log=run.report.lines() or None,
         )
 
     def _finish(
@@ -220,6 +242,8 @@ class Executor:
         attempt = self._attempt(run, clock, outcome, exc, trace, retry_delay)
         if state in (SUCCEEDED, DEAD, CANCELLED):
             fields["finished_at"] = attempt.finished_at
+        if run.report.progress is not None:
+            fields["progress"] = run.report.progress
         try:
             done = self.transitions.finish(
                 run, attempt, state, retry_for=self.lease_seconds, **fields
@@ -304,6 +328,7 @@ class Executor:
             error_type="WorkerShutdown",
             error_message=reason,
             requeued=run.requeued or None,
+            log=run.report.lines() or None,
         )
         try:
             if not self.transitions.put_back(run, attempt, retry_for=self.lease_seconds):

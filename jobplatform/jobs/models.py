@@ -11,6 +11,7 @@ from mongoengine import (
     Document,
     DynamicField,
     EmbeddedDocument,
+    EmbeddedDocumentField,
     EmbeddedDocumentListField,
     FloatField,
     IntField,
@@ -28,6 +29,36 @@ def utcnow() -> datetime:
     """Now in UTC, without tzinfo and at millisecond precision, as BSON stores it."""
     now = datetime.now(UTC).replace(tzinfo=None)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class LogLine(EmbeddedDocument):
+    """A line a processor logged with `ctx.log` (jobplatform/plugins/report.py)."""
+
+    level = StringField()  # debug | info | warning | error | critical
+    at = DateTimeField()
+    message = StringField()
+
+    def describe(self) -> dict:
+        return {"level": self.level, "at": _iso(self.at), "message": self.message}
+
+
+class Progress(EmbeddedDocument):
+    """How far the job's latest attempt that reported progress got (`ctx.progress`)."""
+
+    done = DynamicField()  # a number, as the processor gave it
+    total = DynamicField()  # a number, or None when unknown
+    message = StringField()
+    at = DateTimeField()
+    attempt = IntField()
+
+    def describe(self) -> dict:
+        return {
+            "done": self.done,
+            "total": self.total,
+            "message": self.message,
+            "at": _iso(self.at),
+            "attempt": self.attempt,
+        }
 
 
 class Attempt(EmbeddedDocument):
@@ -48,6 +79,9 @@ class Attempt(EmbeddedDocument):
     # the reconciler sent this attempt's message again: an earlier delivery may have run
     # unrecorded (its worker died before the outcome was stored)
     requeued = BooleanField()
+    # its ctx.log lines; absent when it logged none (no field: a job that never logs
+    # stores exactly what it stored before lines existed)
+    log = EmbeddedDocumentListField(LogLine, default=None)
 
     def describe(self) -> dict:
         return {
@@ -62,6 +96,7 @@ class Attempt(EmbeddedDocument):
             "traceback": self.traceback,
             "retry_delay": self.retry_delay,
             "requeued": bool(self.requeued),
+            "log": [line.describe() for line in self.log or []],
         }
 
 
@@ -104,6 +139,10 @@ class Job(Document):
     worker_id = StringField()
     lease_expires_at = DateTimeField()
     cancel_requested = BooleanField(default=False)
+    progress = EmbeddedDocumentField(Progress)
+    # the ctx.log lines of the attempt running now, as last stored while it runs; they
+    # move to its Attempt when it ends
+    live_log = EmbeddedDocumentListField(LogLine, default=None)
 
     def describe(self, *, with_attempts: bool = True) -> dict:
         """The job as the API and the admin app show it."""
@@ -125,9 +164,11 @@ class Job(Document):
             "run_at": _iso(self.run_at),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
+            "progress": self.progress.describe() if self.progress else None,
         }
         if with_attempts:
             out["attempts"] = [a.describe() for a in self.attempts]
+            out["live_log"] = [line.describe() for line in self.live_log or []]
         return out
 
 

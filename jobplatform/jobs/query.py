@@ -142,7 +142,7 @@ def find_jobs(
     raw = (
         Job.objects(__raw__=query)
         .order_by("-id" if newest else "id")
-        .exclude("attempts")
+        .exclude("attempts", "live_log")
         .limit(limit + 1)
     )
     jobs = list(raw)

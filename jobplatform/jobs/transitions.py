@@ -51,6 +51,7 @@ from jobplatform.jobs.models import (
 )
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.plugins.host import PluginHost
+from jobplatform.plugins.report import AttemptReport
 
 log = logging.getLogger("jobplatform.jobs")
 # an attempt's outcome -> how the per-minute stats count it
@@ -72,6 +73,11 @@ class Run:
     requeued: bool = False  # the reconciler sent this message again
     claimed: bool = False  # recorded as running (with a lease) by this attempt
     extra: dict[str, Any] = field(default_factory=dict)
+    # what the processor reports (ctx.progress, ctx.log), stored with the writes below
+    report: AttemptReport = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.report = AttemptReport(self.number)
 
     @property
     def id(self):
@@ -127,9 +133,10 @@ class JobTransitions:
 
     # -- a worker's attempt ------------------------------------------------------------------
 
-    def claim(self, run: Run, lease_seconds: float) -> bool:
-        """Record a long attempt as running, under a lease; False if the job is no longer
-        waiting (cancelled meanwhile, or run by another delivery)."""
+    def claim(self, run: Run, lease_seconds: float, report: dict[str, Any] | None = None) -> bool:
+        """Record a long attempt as running, under a lease, with the fields of its report
+        so far; False if the job is no longer waiting (cancelled meanwhile, or run by
+        another delivery)."""
         now = utcnow()
         before = run.job["state"]
         claimed = {"_id": run.id, "state": RUNNING, "worker_id": run.worker}
@@ -154,6 +161,7 @@ class JobTransitions:
                     "lease_expires_at": now + timedelta(seconds=lease_seconds),
                     "started_at": run.started_at,
                     "updated_at": now,
+                    **(report or {}),
                 }
             },
             landed,
@@ -164,13 +172,27 @@ class JobTransitions:
         self.stats.moved(run.type, before, RUNNING)
         return True
 
-    def renew(self, run: Run, lease_seconds: float) -> dict[str, Any] | None:
-        """Extend a claimed attempt's lease; the job as it is now, or None if it is no
-        longer this attempt's."""
+    def renew(
+        self, run: Run, lease_seconds: float, report: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Extend a claimed attempt's lease, storing what changed in its report; the job
+        as it is now, or None if it is no longer this attempt's. (No projection: FerretDB
+        1.24 does not implement one on findAndModify.)"""
+        lease = utcnow() + timedelta(seconds=lease_seconds)
         return Job._get_collection().find_one_and_update(
-            run.guard(),
-            {"$set": {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}},
+            run.guard(), {"$set": {"lease_expires_at": lease, **(report or {})}}
         )
+
+    def report(self, run: Run, fields: dict[str, Any]) -> bool:
+        """Store what changed in a claimed attempt's report (progress, live log lines)
+        between renewals, through the group writer; False if the job is no longer this
+        attempt's. Tried once: the next report or renewal carries it again."""
+        guard = run.guard()
+
+        def landed(doc):
+            return bool(doc) and all(doc.get(k) == v for k, v in guard.items())
+
+        return self.writer.update(guard, {"$set": fields}, landed)
 
     def finish(
         self,
@@ -195,7 +217,7 @@ class JobTransitions:
                 "updated_at": now,
                 **fields,
             },
-            "$unset": {"lease_expires_at": True},
+            "$unset": _unset_when_ended(run),
         }
         before = RUNNING if run.claimed else run.job["state"]
         if not self.writer.update(run.guard(), change, run.recorded, retry_for=retry_for):
@@ -237,7 +259,7 @@ class JobTransitions:
                 "run_at": None,
             },
             "$inc": {"max_attempts": 1},
-            "$unset": {"lease_expires_at": True},
+            "$unset": _unset_when_ended(run),
         }
         before = RUNNING if run.claimed else run.job["state"]
         if not self.writer.update(run.guard(), change, run.recorded, retry_for=retry_for):
@@ -264,6 +286,7 @@ class JobTransitions:
             outcome="lost",
             error_type="LeaseExpired",
             error_message=message,
+            log=job.live_log or None,  # as its worker last stored them
         )
         last = job.attempt_count >= job.max_attempts
         fields = {"set__finished_at": now} if last else {"set__run_at": None}
@@ -280,6 +303,7 @@ class JobTransitions:
             set__error=f"LeaseExpired: {message}",
             set__updated_at=now,
             unset__lease_expires_at=True,
+            unset__live_log=True,
             **fields,
         )
         if done is None:
@@ -352,3 +376,11 @@ class JobTransitions:
             return False
         self.stats.moved(job.type, job.state, None)
         return True
+
+
+def _unset_when_ended(run: Run) -> dict[str, bool]:
+    """The fields an attempt's end removes: its lease and, if it was claimed (only a
+    claimed attempt stores lines while it runs), its live log lines, now on its Attempt."""
+    return (
+        {"lease_expires_at": True, "live_log": True} if run.claimed else {"lease_expires_at": True}
+    )

@@ -8,6 +8,12 @@ session's ordinary worker does not serve.
 - `test.hold`: creates the file `started` names (with the attempt number), then waits until
   the file `release` names exists, or until it is cancelled; so a test decides when it ends.
 - `test.touch`: appends a line to the file `path` names: proof that the job ran.
+- `test.report`: logs `lines` lines with ctx.log (`line_chars` characters of padding
+  each), then one line of `long_line` characters if given, and reports progress `done` of
+  `total`; if `release` names a Redis key, waits until that key exists in the worker's
+  Redis (REDIS_URI) or the job is cancelled, calling ctx.progress in a tight loop meanwhile
+  if `spin` (it returns how many calls); fails while its attempt number is at most
+  `fail_times`; otherwise reports `total` of `total` and returns.
 
 Every processor run also adds one to the job's count in the Redis hash that
 TESTJOBS_EXECUTIONS names (`redis://host:port/db#hash`; the chaos tests point it at a Redis
@@ -72,6 +78,33 @@ def hold(ctx: JobContext) -> dict:
     return {"released": release.exists()}
 
 
+def report(ctx: JobContext) -> dict:
+    data = ctx.data
+    for n in range(data.get("lines", 0)):
+        ctx.log.info("attempt %d line %d %s", ctx.attempt, n, "x" * data.get("line_chars", 0))
+    if data.get("long_line"):
+        ctx.log.warning("y" * data["long_line"])
+    ctx.progress(data.get("done", 0), data.get("total"), f"attempt {ctx.attempt} under way")
+    redis = Redis.from_url(os.environ["REDIS_URI"]) if data.get("release") else None
+    calls = 0
+    while redis is not None and not redis.exists(data["release"]) and not ctx.cancelled:
+        if data.get("spin"):
+            for _ in range(1000):
+                calls += 1
+                ctx.progress(calls, message="spinning")
+        else:
+            time.sleep(0.02)  # a job's own work: polling for the test's signal
+    if data.get("spin"):
+        return {"calls": calls}
+    if ctx.attempt <= data.get("fail_times", 0):
+        ctx.log.error("attempt %d fails on purpose", ctx.attempt)
+        raise RuntimeError(f"failing on purpose, attempt {ctx.attempt}")
+    total = data.get("total") or 0
+    ctx.progress(total, total, "finished")
+    ctx.log.info("attempt %d finished", ctx.attempt)
+    return {"attempt": ctx.attempt}
+
+
 def touch(ctx: JobContext) -> dict:
     with open(ctx.data["path"], "a") as out:
         out.write(f"{ctx.job_id} {ctx.attempt}\n")
@@ -101,4 +134,20 @@ def register_job_types(settings: dict) -> list[JobType]:
             schema={"started": path, "release": path, "done": {"type": "string"}},
         ),
         JobType(name="test.touch", processor=counted(touch), queue=QUEUE, schema={"path": path}),
+        JobType(
+            name="test.report",
+            processor=counted(report),
+            queue=QUEUE,
+            retry=FAST_RETRIES,
+            schema={
+                "lines": {"type": "integer", "min": 0},
+                "line_chars": {"type": "integer", "min": 0},
+                "long_line": {"type": "integer", "min": 0},
+                "done": {"type": "number"},
+                "total": {"type": "number"},
+                "release": {"type": "string"},
+                "spin": {"type": "boolean"},
+                "fail_times": {"type": "integer", "min": 0},
+            },
+        ),
     ]
