@@ -42,7 +42,7 @@ def _login_name() -> str:
 
 
 def _row(row: dict[str, Any]) -> str:
-    paused = f"paused by {row['paused_by'] or '?'}" if row["paused"] else "running"
+    paused = f"paused by {row['paused_by'] or '?'}" if row["paused"] else "active"
     return (
         f"{row['name']:<20} {row['waiting']:>8} {row['scheduled']:>9} {row['retrying']:>8} "
         f"{row['running']:>7}  {paused:<24} {', '.join(row['job_types']) or '-'}"

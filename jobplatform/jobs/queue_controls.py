@@ -9,10 +9,13 @@ a queue no type uses any more can still be resumed); the API, the admin app and
 
 A worker never reads MongoDB to take a message: its `PauseWatch` reads the paused set when
 the worker starts and then once a second, in a thread of its own, and the worker's
-consumers ask it before each dequeue (see `JobQueue`). A paused queue's messages stay
-where they are, on the queue, untouched: nothing is taken and put back, so a pause costs
-no attempt, no history write and no queue write. A pause reaches every worker within a
-second; a message a worker took in that second runs, like a job already running.
+consumers ask it before each dequeue (see `JobQueue`). A paused queue's messages stay on
+the queue, untouched: they are not taken and bounced back, so a pause costs no attempt,
+no history write and no queue write. A pause reaches every worker within a second (each
+logs "queue NAME paused"); from then on it takes nothing from that queue. The one message
+a consumer may receive from a read it was already blocked in when the pause arrived goes
+back on the queue as it was, once; a message taken before the pause arrived runs, like a
+job already running.
 """
 
 from __future__ import annotations

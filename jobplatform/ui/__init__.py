@@ -26,6 +26,7 @@ def mount(app: FastAPI, services: Services) -> None:
         login,
         new_job,
         plugins,
+        queues,
         schedules,
         tokens,
         users,
@@ -36,7 +37,8 @@ def mount(app: FastAPI, services: Services) -> None:
     Storage.path = (services.settings.data_dir / "nicegui").resolve()
     Storage.path.mkdir(parents=True, exist_ok=True)
     nicegui_app.storage = Storage()  # its general store was opened on the old path
-    for page in (login, dashboard, jobs, new_job, schedules, plugins, workers, users, tokens):
+    pages = (login, dashboard, jobs, new_job, schedules, queues, plugins, workers, users, tokens)
+    for page in pages:
         page.register(services)
     webhooks.register(services)
     ui.run_with(

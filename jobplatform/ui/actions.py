@@ -20,6 +20,13 @@ async def retry_jobs(services: Services, job_ids: list[str]) -> int:
     return await _each(job_ids, services.jobs.retry, "retried")
 
 
+async def run_jobs_now(services: Services, job_ids: list[str]) -> int:
+    """Run each scheduled or retrying job now instead of at its time."""
+    if not allowed(OPERATE, "run jobs now"):
+        return 0
+    return await _each(job_ids, services.jobs.run_now, "set to run now")
+
+
 async def cancel_jobs(services: Services, job_ids: list[str]) -> int:
     if not allowed(OPERATE, "cancel jobs"):
         return 0

@@ -25,6 +25,7 @@ NAVIGATION = [
     ("Jobs", "/jobs", "work_history", None),
     ("New job", "/jobs/new", "add_circle", None),
     ("Schedules", "/schedules", "schedule", None),
+    ("Queues", "/queues", "view_list", None),
     ("Plugins", "/plugins", "extension", None),
     ("Workers", "/workers", "memory", None),
     ("Users", "/users", "group", "admin"),
