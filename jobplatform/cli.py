@@ -12,6 +12,7 @@ from jobplatform.jobs.commands import add_queue_commands
 from jobplatform.logs import configure_logging
 from jobplatform.plugins.commands import add_commands as add_plugin_commands
 from jobplatform.plugins.manifest import ManifestError
+from jobplatform.remote.commands import add_commands as add_remote_commands
 
 
 def _web(args: argparse.Namespace) -> int:
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_commands(commands)
     add_doctor_command(commands)
     add_user_commands(commands)
+    add_remote_commands(commands)
     add_queue_commands(commands)
     return parser
 
