@@ -49,12 +49,20 @@ def greet(ctx: JobContext) -> dict[str, Any]:
 
     Raise any exception to fail this attempt (the retry policy decides what happens
     next); raise `PermanentError` when trying again cannot help.
+
+    `ctx.log` is a logger whose lines are kept on this attempt (the admin app and
+    `GET /api/jobs/{id}` show them, live while it runs); `ctx.progress(done, total,
+    message)` says how far it got (a progress bar in the admin app). Both cost nothing
+    per call: the worker stores what changed about once a second, and the rest with the
+    outcome. `ctx.logger` writes to the worker's log only.
     """
     name = ctx.data["name"]
     if name.lower() == "nobody":
         raise PermanentError("there is nobody to greet")
+    ctx.log.info("greeting %s (attempt %d of %d)", name, ctx.attempt, ctx.max_attempts)
+    ctx.progress(0, 1, f"greeting {name}")  # long work reports after each step
     message = f"{ctx.settings['greeting']}, {name}!"
-    ctx.logger.info("greeting %s (attempt %d of %d)", name, ctx.attempt, ctx.max_attempts)
+    ctx.progress(1, 1, "greeted")
     return {"message": message.upper() if ctx.data["shout"] else message}
 
 

@@ -12,11 +12,11 @@ from jobplatform.plugins import JobContext, PermanentError
 from jobplatform.plugins.host import build_host
 
 
-def run(data: dict, settings: dict | None = None) -> dict:
-    """Run the processor once, with the data normalised as the platform would."""
+def context(data: dict, settings: dict | None = None) -> JobContext:
+    """A job context as a worker gives it, with the data normalised as the platform would."""
     validator = Validator(plugin.DATA_SCHEMA)
     assert validator.validate(data), validator.errors
-    ctx = JobContext(
+    return JobContext(
         job_id="test",
         job_type="pluginTemplate",
         data=validator.document,
@@ -26,7 +26,11 @@ def run(data: dict, settings: dict | None = None) -> dict:
         settings=settings or {"greeting": "Hello"},
         logger=logging.getLogger("test"),
     )
-    return plugin.greet(ctx)
+
+
+def run(data: dict, settings: dict | None = None) -> dict:
+    """Run the processor once."""
+    return plugin.greet(context(data, settings))
 
 
 def test_plugin_loads_and_offers_its_job_type():
@@ -38,9 +42,14 @@ def test_plugin_loads_and_offers_its_job_type():
     assert host.job_type("pluginTemplate").retry.max_attempts == 3
 
 
-def test_processor_greets_by_name():
-    assert run({"name": "Ada"}) == {"message": "Hello, Ada!"}
+def test_processor_greets_by_name_and_reports_on_its_attempt():
+    ctx = context({"name": "Ada"})
+    assert plugin.greet(ctx) == {"message": "Hello, Ada!"}
     assert run({"name": "Ada", "shout": True}, {"greeting": "Hi"}) == {"message": "HI, ADA!"}
+    # what the admin app and GET /api/jobs/{id} will show for this attempt
+    assert ctx.report.progress["done"] == ctx.report.progress["total"] == 1
+    assert ctx.report.progress["message"] == "greeted"
+    assert [line["message"] for line in ctx.report.lines()] == ["greeting Ada (attempt 1 of 3)"]
 
 
 def test_schema_refuses_data_without_a_name():
