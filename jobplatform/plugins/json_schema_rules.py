@@ -67,8 +67,6 @@ def _kinds(rules: dict, ctx: Context, notes: list[str]) -> tuple[set[str], bool,
         elif coerced:
             ctx.note(notes, f"type {name} (reached only through coerce)")
             return set(KINDS), False, {}
-    if not kinds:
-        ctx.note(notes, f"type {declared} (no JSON value has it, so the server refuses any)")
     if "integer" in kinds and "number" in kinds:
         kinds.discard("integer")
     return kinds, True, extra
