@@ -9,6 +9,9 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 
 import jsonschema
@@ -292,3 +295,40 @@ def test_on_any_data_the_schema_and_the_platform_agree(client, served, name, dat
     except TypeError:  # cerberus's contains and forbidden fail on a list holding a list
         reject()
     assert schema_takes(served(f"rule.{name}"), data) is platform
+
+
+ECMA_CHECK = """
+const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const answers = cases.map(([pattern, texts]) => {
+  try { const re = new RegExp(pattern, 'u'); return texts.map((t) => re.test(t)); }
+  catch (e) { return String(e); }
+});
+process.stdout.write(JSON.stringify(answers));
+"""
+
+
+def patterns(schema) -> list[str]:
+    if isinstance(schema, dict):
+        own = [schema["pattern"]] if isinstance(schema.get("pattern"), str) else []
+        return own + [p for value in schema.values() for p in patterns(value)]
+    if isinstance(schema, list):
+        return [p for value in schema for p in patterns(value)]
+    return []
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node, an ECMA-262 engine")
+def test_the_patterns_mean_the_same_to_an_ecma_262_engine(client, served):
+    """JSON Schema's patterns are ECMA-262 (`u` flag): each served pattern compiles in
+    node, and matches there what Python's re (so the platform) matches."""
+    names = [t["name"] for t in client.get("/api/job-types").json()["job_types"]]
+    texts = ["", "a", "abc", "abc\n", "abc\n\n", "Abc", "a\nb", "a\rb", "1 2", "1\ufeff2"]
+    texts += ["\u0661\u00a02", "aB", "a@example.com", "a@example.com\n", "=?x?q?y?=@b.c"]
+    found = sorted({p for name in names for p in patterns(served(name))})
+    assert len(found) >= 8
+    cases = [[pattern, texts] for pattern in found]
+    answer = subprocess.run(
+        ["node", "-e", ECMA_CHECK], input=json.dumps(cases), capture_output=True, text=True
+    )
+    assert answer.returncode == 0, answer.stderr
+    for pattern, matched in zip(found, json.loads(answer.stdout), strict=True):
+        assert matched == [re.search(pattern, t) is not None for t in texts], pattern
