@@ -10,7 +10,7 @@ run: install ferretdb
 	$(BIN)/jobplatform run
 
 test: install ferretdb system-deps
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	scripts/run-tests.sh $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest -m 'not services' $(PYTEST_ARGS)
@@ -31,8 +31,8 @@ system-deps:
 	scripts/system-deps.sh
 
 lint: install
-	$(BIN)/ruff check jobplatform plugins tests bench
-	$(BIN)/ruff format --check jobplatform plugins tests bench
+	$(BIN)/ruff check jobplatform plugins tests bench clients
+	$(BIN)/ruff format --check jobplatform plugins tests bench clients
 
 clean:
 	rm -rf var .pytest_cache
