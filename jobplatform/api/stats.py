@@ -7,8 +7,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, current_user, services
-from jobplatform.api.errors import ApiError
-from jobplatform.jobs.attempt_series import DEFAULT_RANGE, RANGES, UnknownRange
+from jobplatform.jobs.attempt_series import DEFAULT_RANGE, RANGES
 from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.jobs.stats import read_stats
 from jobplatform.services import Services
@@ -42,10 +41,7 @@ async def stats(
     """Jobs by state and type, the last hour minute by minute with its failure rate, the
     attempts over `range` (`attempts`: buckets, totals, failure rate), queue lengths and
     live workers. Counts come from counters kept on each transition."""
-    try:
-        return await run_in_threadpool(_stats, svc, range_name)
-    except UnknownRange as exc:
-        raise ApiError(422, exc.message, details={"range": [exc.message]}) from None
+    return await run_in_threadpool(_stats, svc, range_name)  # UnknownRange is a 422
 
 
 @router.get("/workers")

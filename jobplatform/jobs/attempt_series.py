@@ -28,6 +28,8 @@ from typing import Any
 from mongoengine.connection import get_db
 from pymongo import UpdateOne
 
+from jobplatform.errors import InvalidInput
+
 COLLECTION = "job_outcomes"
 OUTCOMES = ("succeeded", "failed", "dead", "cancelled")
 EPOCH = datetime(1970, 1, 1)  # buckets and documents start at whole multiples from here
@@ -79,12 +81,12 @@ RANGES = {
 DEFAULT_RANGE = "1h"
 
 
-class UnknownRange(ValueError):
-    """A range other than those of `RANGES`."""
+class UnknownRange(InvalidInput):
+    """A range other than those of `RANGES`; `details` names the `range` field."""
 
     def __init__(self, name: str):
-        self.message = f"unknown range {name[:20]!r}; use one of {', '.join(RANGES)}"
-        super().__init__(self.message)
+        message = f"unknown range {name[:20]!r}; use one of {', '.join(RANGES)}"
+        super().__init__(message, details={"range": [message]})
 
 
 def range_named(name: str) -> Range:
