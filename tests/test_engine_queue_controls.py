@@ -254,3 +254,36 @@ def test_a_message_is_stale_once_its_job_has_another_time():
     assert not stale(datetime(2031, 1, 1, 12, 0, 1), run_at)  # its time, rounded up
     assert stale(datetime(2031, 1, 1, 12, 0, 1), None)  # run now: no time any more
     assert stale(datetime(2031, 1, 1, 12, 0, 1), run_at + timedelta(hours=1))  # retried since
+
+
+def test_the_queue_file_holds_a_paused_queue_too(tmp_path):
+    """Without REDIS_URI (the SQLite queue file) a held queue's dequeue answers nothing and
+    leaves the message; once it is no longer held the message is taken, its eta kept."""
+    paused = {"q"}
+    settings = load_settings(redis_uri=None, data_dir=tmp_path)
+    queue = JobQueue(settings, held=lambda name, wait=1.0: name in paused)
+    eta = datetime(2031, 1, 1, 12, 0, 0, 400_000)
+    queue.enqueue("q", "1" * 24, eta=eta)
+    huey = queue.huey("q")
+
+    assert huey.dequeue() is None
+    assert queue.lengths("q")["pending"] == 1
+    paused.clear()
+    task = huey.dequeue()
+    assert (task.args[0], task.eta) == ("1" * 24, datetime(2031, 1, 1, 12, 0, 1))
+    assert queue.lengths("q")["pending"] == 0
+
+
+def test_a_message_taken_as_the_pause_arrives_goes_back_untouched(tmp_path):
+    """The consumer asked before its read (not paused yet) and again once it had a message
+    (paused meanwhile): the message goes back on the queue as it was."""
+    answers = iter([False, True])
+    settings = load_settings(redis_uri=None, data_dir=tmp_path)
+    queue = JobQueue(settings, held=lambda name, wait=1.0: next(answers))
+    queue.enqueue("q", "2" * 24, priority=7)
+    huey = queue.huey("q")
+
+    assert huey.dequeue() is None
+    [item] = huey.storage.enqueued_items()
+    back = huey.deserialize_task(item)
+    assert (back.args, back.priority) == (("2" * 24,), 7)
