@@ -5,6 +5,9 @@ JSON values only: keys are strings without NUL, not starting with `$` and withou
 (MongoDB would read those as operators or paths); strings are valid Unicode (no lone
 surrogates, which neither BSON nor a JSON answer can carry); integers fit in 64 bits;
 numbers are finite; nesting is at most `MAX_DEPTH` levels (MongoDB's own limit is 100).
+
+`DataValidator` is the cerberus validator every job type's schema is checked with: JSON's
+`true` and `false` are booleans, not the numbers 1 and 0 that Python's `bool` also is.
 """
 
 from __future__ import annotations
@@ -12,8 +15,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from cerberus import TypeDefinition, Validator
+
 MAX_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class DataValidator(Validator):
+    types_mapping = {
+        **Validator.types_mapping,
+        "integer": TypeDefinition("integer", (int,), (bool,)),
+        "float": TypeDefinition("float", (float, int), (bool,)),
+    }
 
 
 def data_problems(data: Any) -> dict[str, list[str]]:

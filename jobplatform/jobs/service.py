@@ -17,7 +17,7 @@ from cerberus import Validator
 from jobplatform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unavailable
 from jobplatform.ids import parse_object_id
 from jobplatform.jobs.batching import GroupWriter
-from jobplatform.jobs.data_rules import data_problems
+from jobplatform.jobs.data_rules import DataValidator, data_problems
 from jobplatform.jobs.models import (
     CANCELLED,
     DEAD,
@@ -96,7 +96,7 @@ class JobService:
         than validating with it; a validator is not safe to share between threads)."""
         cache = self._validators.__dict__.setdefault("by_type", {})
         if job_type.name not in cache:
-            cache[job_type.name] = Validator(job_type.schema)
+            cache[job_type.name] = DataValidator(job_type.schema)
         return cache[job_type.name]
 
     def validate(self, name: str, data: Any) -> dict[str, Any]:

@@ -3,11 +3,11 @@ other languages can validate job data before they send it (GET /api/job-types/NA
 and the OpenAPI document's `JobData.NAME` components).
 
 The translation follows what the platform's validation does (`JobService.validate`): the
-data rules of `jobs/data_rules.py`, then a cerberus `Validator` with its defaults (unknown
+data rules of `jobs/data_rules.py`, then its cerberus `DataValidator` with the defaults (unknown
 fields refused, none required unless it says so) that normalises the data first. Where
 cerberus surprises, the translation follows it:
-- `integer` and `float` take true and false (a bool is an int in Python): the JSON types
-  of each cerberus type come from asking the validator;
+- the JSON types of each cerberus type come from asking the validator (the platform's
+  refuses true and false for `integer` and `float`; cerberus's own takes them);
 - a field with a default may be missing or null: normalisation fills it in;
 - `empty: true` lifts the length, `regex`, `allowed`, `forbidden` and `items` rules for
   "", [] and {}; `allowed` on a list checks its items, on a dict its keys;
@@ -26,9 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cerberus import Validator
-
-from jobplatform.jobs.data_rules import INT64_MAX, INT64_MIN, MAX_DEPTH
+from jobplatform.jobs.data_rules import INT64_MAX, INT64_MIN, MAX_DEPTH, DataValidator
 from jobplatform.plugins.jobtype import JobType, json_safe
 from jobplatform.plugins.json_schema_context import (
     NOT_EXPRESSED,
@@ -54,7 +52,7 @@ INTEGER_NOTE = (
 
 
 def job_data_schema(
-    job_type: JobType, *, definitions: str = "#/$defs/", validator: type = Validator
+    job_type: JobType, *, definitions: str = "#/$defs/", validator: type = DataValidator
 ) -> dict[str, Any]:
     """The JSON Schema of `job_type`'s data.
 

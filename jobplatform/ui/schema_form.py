@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from cerberus import Validator
 from nicegui import ui
+
+from jobplatform.jobs.data_rules import DataValidator
 
 LONG_TEXT = 1000  # strings allowed to be longer than this get a text area
 Widget = Callable[[str, dict[str, Any]], Any]
@@ -35,7 +36,7 @@ def field_error(name: str, rule: dict[str, Any], value: Any) -> str | None:
     if value is None or value in ("", [], {}):
         return None
     rule = {k: v for k, v in rule.items() if k != "required"}
-    validator = Validator({name: rule})
+    validator = DataValidator({name: rule})
     if validator.validate({name: value}):
         return None
     return _first_message(validator.errors.get(name))

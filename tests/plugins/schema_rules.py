@@ -39,13 +39,13 @@ RULES: dict[str, tuple[dict, list, list]] = {
     ),
     "type_integer": (
         one({"type": "integer"}),
-        [{"v": 1}, {"v": -5}, {"v": True}, {"v": 2**63 - 1}, {"v": -(2**63)}],
-        [{"v": 1.5}, {"v": "1"}, {"v": 2**63}, {"v": None}, {"v": [1]}],
+        [{"v": 1}, {"v": -5}, {"v": 2**63 - 1}, {"v": -(2**63)}],
+        [{"v": 1.5}, {"v": "1"}, {"v": 2**63}, {"v": None}, {"v": [1]}, {"v": True}],
     ),
     "type_float": (
         one({"type": "float"}),
-        [{"v": 1}, {"v": 1.5}, {"v": False}],
-        [{"v": "1"}, {"v": None}],
+        [{"v": 1}, {"v": 1.5}],
+        [{"v": "1"}, {"v": None}, {"v": False}],
     ),
     "type_number": (one({"type": "number"}), [{"v": 1}, {"v": -1.5}], [{"v": True}, {"v": "1"}]),
     "type_boolean": (
@@ -113,13 +113,13 @@ RULES: dict[str, tuple[dict, list, list]] = {
     "length_dict": (one({"type": "dict", "minlength": 1}), [{"v": {"a": 1}}], [{"v": {}}]),
     "min_max": (
         one({"type": "integer", "min": 1, "max": 5}),
-        [{"v": 1}, {"v": 5}, {"v": True}],
-        [{"v": 0}, {"v": 6}, {"v": False}],
+        [{"v": 1}, {"v": 5}],
+        [{"v": 0}, {"v": 6}, {"v": True}, {"v": False}],
     ),
     "min_max_float": (
         one({"type": "float", "min": 0.5, "max": 1.5}),
-        [{"v": 1}, {"v": 0.5}, {"v": True}],
-        [{"v": 0.4}, {"v": False}, {"v": 2}],
+        [{"v": 1}, {"v": 0.5}],
+        [{"v": 0.4}, {"v": False}, {"v": True}, {"v": 2}],
     ),
     "min_untyped": (one({"min": 1}), [{"v": "a"}, {"v": 1}, {"v": [0]}], [{"v": 0}, {"v": False}]),
     "allowed": (
@@ -134,8 +134,8 @@ RULES: dict[str, tuple[dict, list, list]] = {
     ),
     "allowed_integer": (
         one({"type": "integer", "allowed": [0, 1]}),
-        [{"v": 0}, {"v": 1}, {"v": True}, {"v": False}],
-        [{"v": 2}],
+        [{"v": 0}, {"v": 1}],
+        [{"v": 2}, {"v": True}, {"v": False}],
     ),
     "allowed_dict": (
         one({"type": "dict", "allowed": ["a"]}),
