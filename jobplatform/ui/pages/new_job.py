@@ -2,14 +2,66 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from nicegui import ui
 
-from jobplatform.jobs.service import InvalidJobData, JobError
+from jobplatform.jobs.service import JobError
 from jobplatform.services import Services
 from jobplatform.ui import blocking
-from jobplatform.ui.schema_form import FormInputError, SchemaForm, job_type_form
+from jobplatform.ui.job_data_form import JobDataForm
 from jobplatform.ui.session import OPERATE, allowed, require_login
 from jobplatform.ui.shell import frame
+
+
+class NewJobForm:
+    """The job type, its data, the options (delay, priority, idempotency key) and Submit,
+    which sends the user to the new job."""
+
+    def __init__(self, services: Services, user: dict, job_types: dict[str, Any], chosen):
+        self.services = services
+        self.user = user
+        with ui.card().classes("w-full max-w-3xl q-pa-md"):
+            self.data = JobDataForm(job_types, chosen, "job-type")
+            with ui.expansion("Options: delay, priority, idempotency key").classes("w-full"):
+                self.delay = (
+                    ui.number("Delay (seconds)", min=0, max=365 * 86400)
+                    .classes("w-full")
+                    .mark("delay")
+                )
+                self.priority = (
+                    ui.number("Priority (-100 to 100)", min=-100, max=100, precision=0)
+                    .classes("w-full")
+                    .mark("priority")
+                )
+                self.idempotency_key = (
+                    ui.input("Idempotency key").classes("w-full").mark("idempotency-key")
+                )
+            self.data.add_problems("form-problems")
+            ui.button("Submit job", icon="send", on_click=self.submit).mark("submit")
+
+    async def submit(self) -> None:
+        if not allowed(OPERATE, "submit jobs"):
+            return
+        values = self.data.read()
+        if values is None:
+            return
+        priority = self.priority.value
+        try:
+            job = await blocking.call(
+                self.services.jobs.submit,
+                self.data.job_type,
+                values,
+                created_by=self.user["username"],
+                delay=self.delay.value or None,
+                priority=int(priority) if priority is not None else None,
+                idempotency_key=self.idempotency_key.value or None,
+            )
+        except JobError as exc:
+            self.data.refused(exc)
+            return
+        ui.notify(f"Job {job.id} submitted", type="positive")
+        ui.navigate.to(f"/jobs?job={job.id}")
 
 
 def register(services: Services) -> None:
@@ -23,68 +75,4 @@ def register(services: Services) -> None:
             if not job_types:
                 ui.label("No job types are loaded; see the Plugins page.")
                 return
-            names = {name: f"{t.title or name} ({name})" for name, t in sorted(job_types.items())}
-            chosen = type if type in job_types else next(iter(names))
-            with ui.card().classes("w-full max-w-3xl q-pa-md"):
-                select = (
-                    ui.select(names, value=chosen, label="Job type")
-                    .classes("w-full")
-                    .mark("job-type")
-                )
-                form_area = ui.column().classes("w-full gap-1")
-                with ui.expansion("Options: delay, priority, idempotency key").classes("w-full"):
-                    delay = (
-                        ui.number("Delay (seconds)", min=0, max=365 * 86400)
-                        .classes("w-full")
-                        .mark("delay")
-                    )
-                    priority = (
-                        ui.number("Priority (-100 to 100)", min=-100, max=100, precision=0)
-                        .classes("w-full")
-                        .mark("priority")
-                    )
-                    idempotency_key = (
-                        ui.input("Idempotency key").classes("w-full").mark("idempotency-key")
-                    )
-                problems = ui.label("").classes("text-negative text-sm").mark("form-problems")
-                submit_button = ui.button("Submit job", icon="send").mark("submit")
-
-            state: dict[str, SchemaForm] = {}
-
-            def build_form() -> None:
-                state["form"] = job_type_form(form_area, job_types[select.value])
-
-            async def submit() -> None:
-                if not allowed(OPERATE, "submit jobs"):
-                    return
-                form = state["form"]
-                form.clear_errors()
-                problems.text = ""
-                try:
-                    values = form.values()
-                except FormInputError as exc:
-                    problems.text = str(exc)
-                    return
-                try:
-                    job = await blocking.call(
-                        services.jobs.submit,
-                        select.value,
-                        values,
-                        created_by=user["username"],
-                        delay=delay.value or None,
-                        priority=int(priority.value) if priority.value is not None else None,
-                        idempotency_key=idempotency_key.value or None,
-                    )
-                except InvalidJobData as exc:
-                    unplaced = form.show_errors(exc.details or {})
-                    problems.text = "; ".join([exc.message, *unplaced])
-                    return
-                except JobError as exc:
-                    problems.text = exc.message
-                    return
-                ui.notify(f"Job {job.id} submitted", type="positive")
-                ui.navigate.to(f"/jobs?job={job.id}")
-
-            select.on_value_change(build_form)
-            submit_button.on_click(submit)
-            build_form()
+            NewJobForm(services, user, job_types, chosen=type)
