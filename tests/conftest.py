@@ -23,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from jobplatform.devservices import FerretDB, RedisServer, free_port, wait_for_port
-from tests.helpers import ROOT, private_redis_db, wait_until
+from tests.helpers import ROOT, redis_database, wait_until
 
 ADMIN_PASSWORD = "test-admin-password-0123456789"
 # A test needs the machine's services when it asks for one of these, directly or not.
@@ -57,12 +57,12 @@ def private_redis(redis_uri) -> Callable[[], str]:
     """Hands out Redis URIs on the session's server, each a database no other test uses:
     queues no other worker reads, rate limits and locks of its own. The session's own
     processes (web, worker) use database 0."""
-    numbers = iter(range(16, REDIS_DATABASES))
+    numbers = iter(range(1, REDIS_DATABASES))
 
     def allocate() -> str:
         number = next(numbers, None)
         assert number is not None, f"all {REDIS_DATABASES} Redis databases are handed out"
-        return private_redis_db(redis_uri, number)
+        return redis_database(redis_uri, number)
 
     return allocate
 

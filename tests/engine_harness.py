@@ -106,10 +106,12 @@ class Engine:
         self.queue = JobQueue(self.settings)
         self.jobs = JobService(load_host(self.settings), self.queue)
         self.workers: list[WorkerProcess] = []
+        self.started = 0  # workers ever started: each gets a log of its own
 
     def worker(self, *args: str, **env: str) -> WorkerProcess:
         """Start a worker serving the test queue (or as `args` say) and wait until ready."""
-        log = self.tmp / f"worker-{len(self.workers)}.log"
+        log = self.tmp / f"worker-{self.started}.log"  # never a stopped worker's "ready"
+        self.started += 1
         process = WorkerProcess({**self.env, **env}, log, list(args) or ["--queues", "tests"])
         self.workers.append(process)
         return process
@@ -131,20 +133,13 @@ class Engine:
 def private_engine(
     name: str, tmp: Path, redis_uri: str, mongo_server: str, session_mongo_uri: str, **env: str
 ) -> Iterator[Engine]:
-    """An engine with a database of its own on the session's MongoDB server and a Redis
-    database of its own, so that no other process's reconciler acts on its jobs. Gives
-    the session's database back to this process's MongoEngine connection afterwards."""
-    redis_db = {
-        "retries": 3,
-        "submit": 4,
-        "shutdown": 5,
-        "retention": 6,
-        "schedules": 12,
-        "progress": 15,
-    }[name]
+    """An engine with a database of its own on the session's MongoDB server, and the Redis
+    database `redis_uri` (one of `private_redis`'s), so that no other process's reconciler
+    acts on its jobs. Gives the session's database back to this process's MongoEngine
+    connection afterwards."""
     engine = Engine(
         tmp,
-        redis_uri.rsplit("/", 1)[0] + f"/{redis_db}",
+        redis_uri,
         f"{mongo_server}engine_{name}_{uuid.uuid4().hex[:8]}",
         **env,
     )

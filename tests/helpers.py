@@ -55,7 +55,7 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
-def private_redis_db(uri: str, number: int) -> str:
+def redis_database(uri: str, number: int) -> str:
     """`uri` with another Redis database number (tests get theirs from `private_redis`)."""
     return urlunsplit(urlsplit(uri)._replace(path=f"/{number}"))
 

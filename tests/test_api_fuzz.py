@@ -106,8 +106,8 @@ list_params = st.dictionaries(
 
 
 @pytest.fixture(scope="module")
-def client(mongo_uri, redis_uri, tmp_path_factory):
-    queue_uri = redis_uri.rsplit("/", 1)[0] + "/11"  # no worker reads it
+def client(mongo_uri, private_redis, tmp_path_factory):
+    queue_uri = private_redis()  # no worker reads it
     with app_client(
         mongo_uri, queue_uri, tmp_path_factory.mktemp("fuzz"), api_rate_limit=0
     ) as client:

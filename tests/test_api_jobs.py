@@ -22,9 +22,9 @@ def email(**data) -> dict:
 
 
 @pytest.fixture(scope="module")
-def queue_uri(redis_uri) -> str:
+def queue_uri(private_redis) -> str:
     """A Redis database no worker reads, so jobs stay queued and queue lengths mean something."""
-    return redis_uri.rsplit("/", 1)[0] + "/6"
+    return private_redis()
 
 
 @pytest.fixture(scope="module")

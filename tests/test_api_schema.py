@@ -27,11 +27,11 @@ from tests.conftest import ADMIN_PASSWORD, start_web, stop
 
 
 @pytest.fixture(scope="module")
-def fuzz_web(platform_env, mongo_server, redis_uri, tmp_path_factory) -> Iterator[str]:
+def fuzz_web(platform_env, mongo_server, private_redis, tmp_path_factory) -> Iterator[str]:
     env = {
         **platform_env,
         "MONGO_URI": f"{mongo_server}fuzz_{uuid.uuid4().hex[:8]}",
-        "REDIS_URI": redis_uri.rsplit("/", 1)[0] + "/8",
+        "REDIS_URI": private_redis(),
         "LOGIN_RATE_LIMIT_IP": "0",
     }
     process, url = start_web(env, tmp_path_factory.mktemp("fuzz") / "web.log")

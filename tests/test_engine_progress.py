@@ -36,9 +36,9 @@ AN_HOUR = 3600
 
 
 @pytest.fixture(scope="module")
-def engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+def engine(private_redis, mongo_server, mongo_uri, tmp_path_factory):
     with private_engine(
-        "progress", tmp_path_factory.mktemp("progress"), redis_uri, mongo_server, mongo_uri
+        "progress", tmp_path_factory.mktemp("progress"), private_redis(), mongo_server, mongo_uri
     ) as engine:
         engine.worker()
         yield engine

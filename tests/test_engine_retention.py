@@ -14,9 +14,9 @@ from tests.engine_harness import private_engine
 
 
 @pytest.fixture(scope="module")
-def engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+def engine(private_redis, mongo_server, mongo_uri, tmp_path_factory):
     with private_engine(
-        "retention", tmp_path_factory.mktemp("retention"), redis_uri, mongo_server, mongo_uri
+        "retention", tmp_path_factory.mktemp("retention"), private_redis(), mongo_server, mongo_uri
     ) as engine:
         yield engine
 

@@ -17,9 +17,9 @@ SCHEDULE_LATENESS = 2.0
 
 
 @pytest.fixture(scope="module")
-def engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+def engine(private_redis, mongo_server, mongo_uri, tmp_path_factory):
     with private_engine(
-        "retries", tmp_path_factory.mktemp("retries"), redis_uri, mongo_server, mongo_uri
+        "retries", tmp_path_factory.mktemp("retries"), private_redis(), mongo_server, mongo_uri
     ) as engine:
         engine.worker()
         yield engine

@@ -19,9 +19,9 @@ from tests.helpers import wait_until
 
 
 @pytest.fixture(scope="module")
-def engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+def engine(private_redis, mongo_server, mongo_uri, tmp_path_factory):
     with private_engine(
-        "submit", tmp_path_factory.mktemp("submit"), redis_uri, mongo_server, mongo_uri
+        "submit", tmp_path_factory.mktemp("submit"), private_redis(), mongo_server, mongo_uri
     ) as engine:
         engine.worker("--queues", "tests", "--concurrency", "1")
         yield engine

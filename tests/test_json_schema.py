@@ -91,8 +91,8 @@ def cases(tables: dict[str, tuple[list, list]], prefix: str = "") -> list:
 
 
 @pytest.fixture(scope="module")
-def client(mongo_uri, redis_uri, tmp_path_factory):
-    queue_uri = redis_uri.rsplit("/", 1)[0] + "/12"  # no worker reads it
+def client(mongo_uri, private_redis, tmp_path_factory):
+    queue_uri = private_redis()  # no worker reads it
     data_dir = tmp_path_factory.mktemp("json_schema")
     with app_client(mongo_uri, queue_uri, data_dir, extra_plugins=PLUGINS) as client:
         client.headers.update(bearer(login(client, "admin", ADMIN_PASSWORD)["access_token"]))

@@ -23,9 +23,9 @@ from tests.helpers import wait_until
 
 
 @pytest.fixture(scope="module")
-def engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+def engine(private_redis, mongo_server, mongo_uri, tmp_path_factory):
     with private_engine(
-        "schedules", tmp_path_factory.mktemp("schedules"), redis_uri, mongo_server, mongo_uri
+        "schedules", tmp_path_factory.mktemp("schedules"), private_redis(), mongo_server, mongo_uri
     ) as engine:
         engine.worker("--queues", "tests", "--concurrency", "2", RECONCILE_SECONDS="3600")
         yield engine

@@ -12,9 +12,9 @@ from tests.helpers import wait_until
 
 
 @pytest.fixture(scope="module")
-def shared_engine(redis_uri, mongo_server, mongo_uri, tmp_path_factory):
+def shared_engine(private_redis, mongo_server, mongo_uri, tmp_path_factory):
     with private_engine(
-        "shutdown", tmp_path_factory.mktemp("shutdown"), redis_uri, mongo_server, mongo_uri
+        "shutdown", tmp_path_factory.mktemp("shutdown"), private_redis(), mongo_server, mongo_uri
     ) as engine:
         yield engine
 
