@@ -231,6 +231,16 @@ def test_duplicate_user_and_active_token_name_are_409(client, admin):
     assert second.status_code == 409
 
 
+def test_a_token_name_of_only_spaces_is_refused_and_nothing_is_stored(client, admin):
+    before = client.get("/api/tokens", headers=bearer(admin)).json()
+    answer = client.post(
+        "/api/tokens", headers=bearer(admin), json={"name": "   ", "role": "viewer"}
+    )
+    assert answer.status_code == 422
+    assert answer.json()["error"]["details"] == {"name": ["1 to 100 characters, not only spaces"]}
+    assert client.get("/api/tokens", headers=bearer(admin)).json() == before
+
+
 def test_user_changes_are_validated_and_unknown_ones_are_404(client, admin):
     short = client.post(
         "/api/users",

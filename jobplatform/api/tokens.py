@@ -28,7 +28,7 @@ class CreatedToken(TokenOut):
 
 
 class NewToken(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: str = Field(min_length=1, max_length=api_tokens.MAX_NAME_LENGTH)
     role: Role
 
 

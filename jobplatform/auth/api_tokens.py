@@ -15,6 +15,7 @@ from mongoengine import BooleanField, DateTimeField, Document, StringField
 
 from jobplatform.auth.tokens import API_TOKEN_PREFIX, digest, new_opaque_token
 from jobplatform.auth.users import ROLES, AccountError, User, UserExists, UserNotFound
+from jobplatform.errors import InvalidInput
 from jobplatform.ids import parse_object_id
 from jobplatform.jobs.models import utcnow
 
@@ -51,8 +52,22 @@ class ApiToken(Document):
         }
 
 
+MAX_NAME_LENGTH = 100
+
+
+class InvalidTokenName(AccountError, InvalidInput):
+    pass
+
+
 def create_api_token(name: str, role: str, created_by: str) -> tuple[ApiToken, str]:
-    """Create a token; return the record and the token (the only time it is visible)."""
+    """Create a token; return the record and the token (the only time it is visible).
+    The name, stripped, is 1 to `MAX_NAME_LENGTH` characters."""
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise InvalidTokenName(
+            f"give the token a name of 1 to {MAX_NAME_LENGTH} characters that says who uses it",
+            details={"name": [f"1 to {MAX_NAME_LENGTH} characters, not only spaces"]},
+        )
     if role not in ROLES:
         raise AccountError(f"unknown role '{role}'; use one of {', '.join(ROLES)}")
     if ApiToken.objects(name=name, revoked_at=None).first() is not None:

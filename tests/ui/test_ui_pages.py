@@ -355,6 +355,17 @@ async def test_admin_creates_a_token_shown_once_and_revokes_it(user: User) -> No
     assert ApiToken.objects.get(name=name).revoked_at is not None
 
 
+async def test_a_token_name_of_only_spaces_is_refused_on_the_tokens_page(user: User) -> None:
+    await log_in(user, "admin", ADMIN_PASSWORD)
+    before = ApiToken.objects.count()
+    await user.open("/tokens")
+    user.find(marker="token-name").type("   ")
+    user.find(marker="create-token").click()
+    await user.should_see("that says who uses it", retries=50)  # the core's rule, as for the API
+    await user.should_not_see(marker="new-token")
+    assert ApiToken.objects.count() == before
+
+
 async def test_a_viewer_sees_no_user_or_token_management(user: User) -> None:
     await log_in(user, account("vin", "viewer"))
     await user.open("/users")

@@ -39,9 +39,6 @@ class NewTokenForm:
     async def create(self) -> None:
         if not allowed(ADMINISTER, "create API tokens"):
             return
-        if not (self.name.value or "").strip():
-            ui.notify("Give the token a name that says who uses it.", type="negative")
-            return
         outcome = await attempt(
             "Could not create the token",
             create_api_token,
