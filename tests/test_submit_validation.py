@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from fastapi.testclient import TestClient
 from redis import Redis
 
 from jobplatform.config import load_settings
 from jobplatform.jobs.models import Job
+from jobplatform.jobs.service import InvalidSubmission
 from jobplatform.web import create_app
 from tests.conftest import ADMIN_PASSWORD, ROOT
 
@@ -90,3 +93,31 @@ def test_valid_payload_is_stored_queued_and_enqueued(client, queue_uri):
     assert job.state == "queued"
     assert job.queue == "email"
     assert queued_messages(queue_uri) == queued_before + 1
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"priority": 101}, "priority"),
+        ({"priority": True}, "priority"),
+        ({"priority": 1.5}, "priority"),
+        ({"delay": -1}, "delay"),
+        ({"delay": 366 * 86400}, "delay"),
+        ({"delay": float("nan")}, "delay"),
+    ],
+)
+def test_priority_and_delay_bounds_are_the_core_s_for_every_caller(
+    client, queue_uri, options, field
+):
+    """The API's body model has the bounds too, so the core is called directly here, as a
+    plugin's hook or the admin app calls it."""
+    jobs = client.app.state.services.jobs
+    stored, queued = Job.objects.count(), queued_messages(queue_uri)
+    data = {"recipient": "a@example.com", "subject": "bounds"}
+    with pytest.raises(InvalidSubmission) as refused:
+        jobs.submit("sendEmail", data, **options)
+    assert list(refused.value.details) == [field]
+    assert (Job.objects.count(), queued_messages(queue_uri)) == (stored, queued)
+    if not any(isinstance(v, float) and math.isnan(v) for v in options.values()):  # JSON has no NaN
+        answer = client.post("/api/jobs", json={"name": "sendEmail", "data": data, **options})
+        assert answer.status_code == 422 and field in answer.json()["error"]["details"]

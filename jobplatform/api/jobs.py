@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, current_user, operator, services
@@ -18,6 +18,7 @@ from jobplatform.api.errors import ApiError
 from jobplatform.jobs.cleaning import CLEANABLE, MAX_AGE_SECONDS, clean_filter, clean_finished
 from jobplatform.jobs.models import STATES
 from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter, find_jobs
+from jobplatform.jobs.service import MAX_DELAY_SECONDS, MAX_PRIORITY, MIN_PRIORITY
 from jobplatform.services import Services
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
@@ -50,9 +51,9 @@ UtcDatetime = Annotated[datetime, AfterValidator(_naive_utc)]
 class JobRequest(BaseModel):
     name: str = Field(min_length=1, max_length=64, description="the job type")
     data: dict[str, Any] = Field(default_factory=dict)
-    delay: float | None = Field(None, ge=0, le=365 * 86400, description="seconds to wait")
+    delay: float | None = Field(None, ge=0, le=MAX_DELAY_SECONDS, description="seconds to wait")
     run_at: UtcDatetime | None = None
-    priority: int | None = Field(None, ge=-100, le=100)
+    priority: StrictInt | None = Field(None, ge=MIN_PRIORITY, le=MAX_PRIORITY)
     idempotency_key: str | None = Field(
         None, min_length=1, max_length=200, description="printable ASCII"
     )

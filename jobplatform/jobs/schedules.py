@@ -49,6 +49,7 @@ from jobplatform.jobs.service import (
     JobNotFound,
     JobService,
     _job_limits,
+    priority_problem,
 )
 from jobplatform.plugins.host import UnknownJobType
 
@@ -382,12 +383,8 @@ class ScheduleService:
     ) -> None:
         name = values.get("job_type")
         priority = values.get("priority")
-        if priority is not None and (
-            isinstance(priority, bool)
-            or not isinstance(priority, int)
-            or not -100 <= priority <= 100
-        ):
-            problems["priority"] = ["must be a whole number from -100 to 100"]
+        if problem := priority_problem(priority):
+            problems["priority"] = [problem]
         else:
             clean["priority"] = priority
         for option in ("max_attempts", "timeout"):

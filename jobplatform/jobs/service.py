@@ -7,6 +7,7 @@ validation, allowed transitions) lives in one place.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,8 @@ from jobplatform.plugins.jobtype import JobType
 log = logging.getLogger(__name__)
 BULK_RETRY_LIMIT = 10_000
 RUNNABLE_NOW = (SCHEDULED, RETRYING)  # the states `run_now` takes
+MIN_PRIORITY, MAX_PRIORITY = -100, 100
+MAX_DELAY_SECONDS = 365 * 86400
 # A job submitted without an idempotency key gets "job:<its id>", a key no caller may
 # give, so a caller's key can never name (and capture) another caller's job.
 OWN_KEY_PREFIX = "job:"
@@ -171,7 +174,7 @@ class JobService:
     ) -> dict[str, Any]:
         job_type = self.host.job_type(name)
         document = self.validate(name, data)
-        limits = _job_limits(job_type, max_attempts, timeout)
+        limits = _job_limits(job_type, max_attempts, timeout, priority, delay)
         if idempotency_key and idempotency_key.startswith(OWN_KEY_PREFIX):
             raise InvalidSubmission(
                 "the idempotency key uses the platform's own prefix",
@@ -362,11 +365,42 @@ class JobService:
         self.transitions.remove(job)
 
 
+def priority_problem(priority: Any) -> str | None:
+    """Why `priority` cannot be a job's priority, or None (None itself: the type's)."""
+    if priority is None or (
+        isinstance(priority, int)
+        and not isinstance(priority, bool)
+        and MIN_PRIORITY <= priority <= MAX_PRIORITY
+    ):
+        return None
+    return f"must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}"
+
+
+def _delay_problem(delay: Any) -> str | None:
+    if delay is None or (
+        isinstance(delay, int | float)
+        and not isinstance(delay, bool)
+        and math.isfinite(delay)
+        and 0 <= delay <= MAX_DELAY_SECONDS
+    ):
+        return None
+    return f"must be from 0 to {MAX_DELAY_SECONDS:,} seconds (a year)"
+
+
 def _job_limits(
-    job_type: JobType, max_attempts: int | None, timeout: float | None
+    job_type: JobType,
+    max_attempts: int | None,
+    timeout: float | None,
+    priority: int | None = None,
+    delay: float | None = None,
 ) -> dict[str, Any]:
-    """The job's attempts and timeout: the type's, or lower ones asked for at submission."""
+    """The job's attempts and timeout: the type's, or lower ones asked for at submission;
+    and the priority and delay asked for, within the platform's bounds."""
     problems: dict[str, list[str]] = {}
+    bounds = {"priority": priority_problem(priority), "delay": _delay_problem(delay)}
+    for field, problem in bounds.items():
+        if problem:
+            problems[field] = [problem]
     allowed = job_type.retry.max_attempts
     if max_attempts is not None and not 1 <= max_attempts <= allowed:
         problems["max_attempts"] = [

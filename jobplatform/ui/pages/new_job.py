@@ -6,7 +6,7 @@ from typing import Any
 
 from nicegui import ui
 
-from jobplatform.jobs.service import JobError
+from jobplatform.jobs.service import MAX_DELAY_SECONDS, MAX_PRIORITY, MIN_PRIORITY, JobError
 from jobplatform.services import Services
 from jobplatform.ui import blocking
 from jobplatform.ui.job_data_form import JobDataForm
@@ -25,12 +25,17 @@ class NewJobForm:
             self.data = JobDataForm(job_types, chosen, "job-type")
             with ui.expansion("Options: delay, priority, idempotency key").classes("w-full"):
                 self.delay = (
-                    ui.number("Delay (seconds)", min=0, max=365 * 86400)
+                    ui.number("Delay (seconds)", min=0, max=MAX_DELAY_SECONDS)
                     .classes("w-full")
                     .mark("delay")
                 )
                 self.priority = (
-                    ui.number("Priority (-100 to 100)", min=-100, max=100, precision=0)
+                    ui.number(
+                        f"Priority ({MIN_PRIORITY} to {MAX_PRIORITY})",
+                        min=MIN_PRIORITY,
+                        max=MAX_PRIORITY,
+                        precision=0,
+                    )
                     .classes("w-full")
                     .mark("priority")
                 )
