@@ -2,7 +2,8 @@
 
 Every rule (URL, events, job-type filter, the secret) is `WebhookService`'s; this module
 only carries requests to it. The secret is in the answers of create and rotate-secret
-only; it is never readable again.
+only; it is never readable again. Deliveries are jobs of type `webhook.deliver`, also
+under /api/jobs.
 """
 
 from __future__ import annotations
@@ -61,31 +62,32 @@ class WebhookWithSecret(WebhookOut):
     secret: str = Field(description="signs every delivery; shown only this once")
 
 
-class TryOut(BaseModel):
+class AttemptOut(BaseModel):
     number: int
     started_at: str | None
-    finished_at: str | None = Field(description="null: no outcome (still sending, or lost)")
-    status_code: int | None
-    latency_ms: float | None
+    finished_at: str | None
+    outcome: str | None = Field(description="succeeded, failed, timeout, ... (as a job's)")
+    status_code: int | None = Field(description="the endpoint's answer; null: none came")
+    latency_ms: float | None = Field(description="from sending to the answer (or giving up)")
     error: str | None
-    next_attempt_at: str | None = Field(description="when the next try was due; null: none")
+    retry_delay: float | None = Field(description="seconds until the next attempt, if any")
 
 
 class DeliveryOut(BaseModel):
-    id: str = Field(description="the Webhook-Id header of each try")
+    id: str = Field(description="the delivery's job (GET /api/jobs/{id}); its Webhook-Id")
     event: str
-    job_id: str | None
+    job_id: str | None = Field(description="the job whose event it carries; null: a ping")
     job_type: str | None
-    state: str = Field(description="pending, delivered or failed (gave up)")
-    attempts: int
+    state: str = Field(description="the delivery job's state: queued ... succeeded, dead")
+    attempt_count: int
     max_attempts: int
     next_attempt_at: str | None
-    status_code: int | None
-    latency_ms: float | None
+    status_code: int | None = Field(description="of the latest attempt")
+    latency_ms: float | None = Field(description="of the latest attempt")
     error: str | None
     created_at: str | None
     finished_at: str | None
-    tries: list[TryOut]
+    attempts: list[AttemptOut]
 
 
 class DeliveryList(BaseModel):
@@ -98,7 +100,7 @@ class WebhookList(BaseModel):
 
 
 def _service(svc: Services) -> WebhookService:
-    return WebhookService(svc.host, SecretBox(svc.jwt_secret))
+    return WebhookService(svc.host, SecretBox(svc.jwt_secret), svc.jobs)
 
 
 @router.get("", response_model=WebhookList)
@@ -140,6 +142,8 @@ async def change_webhook(
 async def delete_webhook(
     webhook_id: str, svc: Services = Depends(services), _: Principal = Depends(admin)
 ) -> Response:
+    """Remove the endpoint; its waiting deliveries are cancelled, its delivery jobs stay in
+    the job history."""
     await run_in_threadpool(_service(svc).delete, webhook_id)
     return Response(status_code=204)
 
@@ -161,14 +165,17 @@ async def list_deliveries(
     svc: Services = Depends(services),
     _: Principal = Depends(admin),
 ) -> dict:
-    """The endpoint's deliveries, newest first, each with every try."""
+    """The endpoint's deliveries (jobs of type webhook.deliver), newest first, each with
+    every attempt."""
     found, cursor = await run_in_threadpool(_service(svc).deliveries, webhook_id, limit, before)
     return {"deliveries": found, "next_cursor": cursor}
 
 
-@router.post("/{webhook_id}/test", response_model=DeliveryOut)
+@router.post("/{webhook_id}/test", status_code=202, response_model=DeliveryOut)
 async def test_webhook(
-    webhook_id: str, svc: Services = Depends(services), me: Principal = Depends(admin)
+    webhook_id: str, svc: Services = Depends(services), _: Principal = Depends(admin)
 ) -> dict:
-    """Send a `ping` event to the endpoint now (one try) and answer the delivery."""
-    return await run_in_threadpool(_service(svc).ping, webhook_id, f"web:{me.actor}")
+    """Submit a `ping` delivery to the endpoint (one attempt) and answer it, queued; a
+    worker serving the `webhooks` queue sends it (follow it in the deliveries or as a
+    job)."""
+    return await run_in_threadpool(_service(svc).ping, webhook_id)

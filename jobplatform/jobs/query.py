@@ -39,6 +39,9 @@ Order = Literal["newest", "oldest"]
 QUERY_INDEXES = (
     [("state", ASCENDING), ("_id", DESCENDING)],
     [("type", ASCENDING), ("_id", DESCENDING)],
+    # the jobs one creator made, newest first: a webhook endpoint's deliveries
+    # (created_by `webhook:<endpoint id>`, webhooks/history.py)
+    [("created_by", ASCENDING), ("_id", DESCENDING)],
 )
 
 

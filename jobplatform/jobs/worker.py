@@ -1,8 +1,7 @@
 """The worker process: Huey consumers for the named queues, running jobs through the executor.
 
 Beside the consumers it runs a heartbeat (the live-workers list), the reconciler (which
-acts only while this process holds its lock), the stats flusher and the webhooks'
-dispatcher (jobplatform/webhooks/dispatcher.py).
+acts only while this process holds its lock) and the stats flusher.
 
 SIGTERM or SIGINT stops taking new jobs (a message taken after that goes back on its
 queue untouched); running jobs get the grace period to finish; a job still running
@@ -34,7 +33,6 @@ from jobplatform.jobs.service import JobService
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.transitions import JobTransitions
 from jobplatform.plugins.host import PluginHost
-from jobplatform.webhooks.dispatcher import start_dispatcher
 
 log = logging.getLogger("jobplatform.worker")
 
@@ -95,7 +93,6 @@ def run_worker(
         me, names, threads, lambda: sorted(executor.running), settings.heartbeat_seconds
     ).start()
     reconciler = Reconciler(settings, transitions, queue, owner=me).start()
-    dispatcher = start_dispatcher(settings, host, me)  # None with webhooks turned off
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -115,8 +112,6 @@ def run_worker(
             f"within the {grace_seconds:g}s grace period",
         ):
             log.warning("job %s did not finish in time; put back on its queue", job_id)
-    if dispatcher is not None:
-        dispatcher.stop()
     reconciler.stop()
     pauses.stop()
     heartbeat.stop()

@@ -1,31 +1,30 @@
-"""Which endpoints a job event goes to, and storing a pending delivery for each.
+"""Which endpoints a job event goes to: the delivery job to submit for each.
 
 Called on the job's own thread (through `on_job_event`) for every transition, so it must
 cost nothing when no endpoint wants the event: the enabled endpoints' routes (id, events,
-job types) are cached per process for `CACHE_SECONDS`, and an event of another kind
-returns before even that. A matching event costs one insert; the HTTP request is made
-later by a dispatcher (dispatcher.py), never here.
+job types) are cached per process for `CACHE_SECONDS`, and an event of another kind, or
+of a delivery job itself (no deliveries of deliveries), returns before even that. A
+matching event costs one submission of all its deliveries (plugin.py: an idempotency
+lookup, an insert and an enqueue); the HTTP request is a job of its own on the `webhooks`
+queue, never made here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 
-from jobplatform.jobs.models import utcnow
-from jobplatform.webhooks.models import JOB_EVENTS, PENDING, WebhookDelivery, WebhookEndpoint, iso
+from jobplatform.webhooks.delivery import DELIVER, delivery_request, event_key
+from jobplatform.webhooks.models import JOB_EVENTS, WebhookEndpoint, iso
 
 log = logging.getLogger("jobplatform.webhooks")
 CACHE_SECONDS = 5.0
 EVENT_FIELDS = ("job_id", "job_type", "attempt", "error", "duration_ms")
-wake = threading.Event()  # set when this process stored a delivery: its dispatcher looks now
 
 
 @dataclass(frozen=True)
@@ -84,42 +83,20 @@ def _read_routes() -> tuple[Route, ...]:
 ROUTES = RouteCache()
 
 
-def event_body(delivery_id: ObjectId, event: str, created_at: datetime, data: dict) -> str:
-    """The JSON a delivery sends: {"id", "event", "created_at", "data"}."""
-    payload = {"id": str(delivery_id), "event": event, "created_at": iso(created_at), "data": data}
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def new_delivery(
-    endpoint_id: ObjectId, event: str, data: dict[str, Any], max_attempts: int
-) -> WebhookDelivery:
-    """A pending delivery, due now (not stored)."""
-    now, delivery_id = utcnow(), ObjectId()
-    return WebhookDelivery(
-        id=delivery_id,
-        endpoint_id=endpoint_id,
-        event=event,
-        job_id=data.get("job_id"),
-        job_type=data.get("job_type"),
-        body=event_body(delivery_id, event, now, data),
-        state=PENDING,
-        max_attempts=max_attempts,
-        next_attempt_at=now,
-        created_at=now,
-    )
-
-
-def record_job_event(event: dict[str, Any], max_attempts: int) -> list[WebhookDelivery]:
-    """Store a pending delivery of `event` for every enabled endpoint that wants it."""
+def event_deliveries(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The delivery jobs (as submissions) of a job event: one per enabled endpoint that
+    wants it."""
     name = JOB_EVENTS.get(event["kind"])
-    if name is None:
+    if name is None or event.get("job_type") == DELIVER:
         return []
     routes = [r for r in ROUTES.routes() if r.wants(name, event.get("job_type"))]
     if not routes:
         return []
-    data = {key: event[key] for key in EVENT_FIELDS if key in event}
-    data["at"] = iso(event["at"])
-    deliveries = [new_delivery(r.endpoint_id, name, data, max_attempts) for r in routes]
-    WebhookDelivery.objects.insert(deliveries, load_bulk=False)
-    wake.set()
-    return deliveries
+    payload = {key: event[key] for key in EVENT_FIELDS if key in event}
+    payload["at"] = iso(event["at"])
+    return [
+        delivery_request(
+            r.endpoint_id, name, payload, idempotency_key=event_key(r.endpoint_id, name, event)
+        )
+        for r in routes
+    ]

@@ -4,7 +4,8 @@ An endpoint has a URL (http or https, with a host), the events it wants (of `EVE
 optional job-type filter (known job types only; empty means every type), an enabled flag
 and a description. Its secret is made here, answered once by `create` and
 `rotate_secret`, and stored only encrypted. Bad input raises `InvalidWebhook` naming each
-field (422) and stores nothing.
+field (422) and stores nothing. Its deliveries are jobs (delivery.py), read through
+history.py and submitted through the process's job service.
 """
 
 from __future__ import annotations
@@ -12,29 +13,21 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-from bson import ObjectId
-
-from jobplatform.errors import InvalidInput, NotFound
+from jobplatform.errors import Conflict, InvalidInput, NotFound
 from jobplatform.ids import parse_object_id
-from jobplatform.jobs.models import utcnow
+from jobplatform.jobs.models import WAITING, Job, utcnow
+from jobplatform.jobs.service import InvalidTransition, JobNotFound, JobService
 from jobplatform.plugins.host import PluginHost
+from jobplatform.webhooks import history
 from jobplatform.webhooks.crypto import HINT_LENGTH, SecretBox, new_secret
-from jobplatform.webhooks.delivery import attempt, claim, lease_seconds
-from jobplatform.webhooks.models import (
-    EVENTS,
-    PING,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookTry,
-)
-from jobplatform.webhooks.plugin import default_settings, retry_policy, webhook_settings
-from jobplatform.webhooks.routing import ROUTES, new_delivery
+from jobplatform.webhooks.delivery import DELIVER, delivery_request, made_by
+from jobplatform.webhooks.models import EVENTS, PING, WebhookEndpoint
+from jobplatform.webhooks.routing import ROUTES
 
 FIELDS = ("url", "events", "job_types", "enabled", "description")
 MAX_URL_LENGTH = 2000
 MAX_DESCRIPTION = 500
-MAX_DELIVERIES_PAGE = 200
+MAX_DELIVERIES_PAGE = history.MAX_PAGE
 
 
 class InvalidWebhook(InvalidInput):
@@ -45,11 +38,15 @@ class WebhookNotFound(NotFound):
     pass
 
 
+class WebhooksOff(Conflict):
+    """The webhooks plugin is not loaded, so nothing can be delivered."""
+
+
 class WebhookService:
-    def __init__(self, host: PluginHost, box: SecretBox):
+    def __init__(self, host: PluginHost, box: SecretBox, jobs: JobService):
         self.host = host
         self.box = box
-        self.settings = webhook_settings(host) or default_settings()
+        self.jobs = jobs
 
     # reading
 
@@ -66,27 +63,19 @@ class WebhookService:
     def deliveries(
         self, endpoint_id: str, limit: int = 50, before: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """The endpoint's deliveries, newest first, each with its tries; and the cursor of
-        the next page (`before`: the last id of a page), None on the last page."""
+        """The endpoint's delivery jobs, newest first, each with its attempts; and the
+        cursor of the next page (`before`: the last id of a page), None on the last page."""
         endpoint = self.get(endpoint_id)
         if not 1 <= limit <= MAX_DELIVERIES_PAGE:
             raise InvalidWebhook(
                 "bad page size", {"limit": [f"must be from 1 to {MAX_DELIVERIES_PAGE}"]}
             )
-        query = WebhookDelivery.objects(endpoint_id=endpoint.id)
+        cursor = None
         if before is not None:
             cursor = parse_object_id(before)
             if cursor is None:
                 raise InvalidWebhook("bad cursor", {"before": ["not a delivery id"]})
-            query = query.filter(id__lt=cursor)
-        page = list(query.order_by("-id").limit(limit + 1))
-        more = len(page) > limit
-        page = page[:limit]
-        tries: dict[ObjectId, list[WebhookTry]] = {}
-        for found in WebhookTry.objects(delivery_id__in=[d.id for d in page]) if page else []:
-            tries.setdefault(found.delivery_id, []).append(found)
-        described = [d.describe(tries.get(d.id, [])) for d in page]
-        return described, (str(page[-1].id) if more else None)
+        return history.endpoint_deliveries(endpoint.id, limit, cursor)
 
     # changing
 
@@ -123,7 +112,7 @@ class WebhookService:
         return self.get(endpoint_id)
 
     def rotate_secret(self, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
-        """Give the endpoint a new secret at once (tries from now on are signed with it)."""
+        """Give the endpoint a new secret at once (attempts from now on are signed with it)."""
         endpoint = self.get(endpoint_id)
         secret, now = new_secret(), utcnow()
         WebhookEndpoint.objects(id=endpoint.id).update_one(
@@ -135,29 +124,31 @@ class WebhookService:
         return self.get(endpoint_id), secret
 
     def delete(self, endpoint_id: str) -> None:
-        """Remove the endpoint with its deliveries and their tries."""
+        """Remove the endpoint; its waiting deliveries are cancelled, and its delivery jobs
+        stay in the history until the job retention removes them."""
         endpoint = self.get(endpoint_id)
-        ids = WebhookDelivery.objects(endpoint_id=endpoint.id).scalar("id")
-        WebhookTry.objects(delivery_id__in=list(ids)).delete()
-        WebhookDelivery.objects(endpoint_id=endpoint.id).delete()
         endpoint.delete()
         ROUTES.forget()
+        waiting = Job.objects(
+            __raw__={"created_by": made_by(endpoint.id), "state": {"$in": list(WAITING)}}
+        ).scalar("id")
+        for job_id in list(waiting):
+            try:
+                self.jobs.cancel(str(job_id))
+            except (InvalidTransition, JobNotFound):
+                continue  # it ran or ended meanwhile; without its endpoint it sends nothing
 
-    def ping(self, endpoint_id: str, sender: str) -> dict[str, Any]:
-        """Send a `ping` delivery to the endpoint now, one try, and answer it as recorded
-        (a disabled endpoint's ping fails unsent)."""
+    def ping(self, endpoint_id: str) -> dict[str, Any]:
+        """Submit a `ping` delivery to the endpoint (one attempt) and answer it as queued;
+        a worker of the `webhooks` queue sends it (a disabled endpoint's fails unsent)."""
         endpoint = self.get(endpoint_id)
-        data = {"webhook_id": str(endpoint.id), "message": "a test delivery from jobplatform"}
-        delivery = new_delivery(endpoint.id, PING, data, max_attempts=1)
-        delivery.save(force_insert=True)
-        number = claim(delivery, sender, lease_seconds(self.settings["timeout"]))
-        if number is not None:  # else a worker's dispatcher claimed it first and sends it
-            with httpx.Client(follow_redirects=False) as client:
-                attempt(
-                    delivery, number, client, self.box, self.settings, retry_policy(self.settings)
-                )
-        delivery.reload()
-        return delivery.describe(list(WebhookTry.objects(delivery_id=delivery.id)))
+        if DELIVER not in self.host.job_types:
+            raise WebhooksOff(
+                "webhooks are turned off ([plugins.webhooks] in plugins.toml); nothing is sent"
+            )
+        payload = {"webhook_id": str(endpoint.id), "message": "a test delivery from jobplatform"}
+        job = self.jobs.submit(**delivery_request(endpoint.id, PING, payload, max_attempts=1))
+        return history.describe(job)
 
     # the rules
 

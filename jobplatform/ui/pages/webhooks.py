@@ -2,8 +2,9 @@
 
 Create one (its secret is shown once, in a dialog), enable or disable it, send a test
 ping, rotate its secret, delete it after a confirmation, and read each endpoint's recent
-deliveries with their tries. Every change goes through `WebhookService`, as the API's
-do, and checks the admin role on the server first.
+deliveries, each linked to its job (a delivery is a `webhook.deliver` job: the Jobs page
+shows its attempts and retries or cancels it). Every change goes through
+`WebhookService`, as the API's do, and checks the admin role on the server first.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from jobplatform.webhooks.service import InvalidWebhook, WebhookService
 
 REFRESH_SECONDS = 3.0
 RECENT_DELIVERIES = 10
-STATE_COLOURS = {"delivered": "positive", "failed": "negative", "pending": "warning"}
+STATE_COLOURS = {"succeeded": "positive", "dead": "negative", "cancelled": "grey"}  # else warning
 
 
 def _listing(service: WebhookService) -> list[tuple[WebhookEndpoint, list[dict[str, Any]]]]:
@@ -58,18 +59,21 @@ def _show_secret(title: str, secret: str) -> None:
 
 
 def _delivery_row(delivery: dict[str, Any]) -> None:
-    with ui.row().classes("w-full items-center gap-3 text-sm").mark(f"delivery-{delivery['id']}"):
-        ui.badge(delivery["state"], color=STATE_COLOURS.get(delivery["state"], "primary"))
+    key = delivery["id"]
+    with ui.row().classes("w-full items-center gap-3 text-sm").mark(f"delivery-{key}"):
+        ui.badge(delivery["state"], color=STATE_COLOURS.get(delivery["state"], "warning"))
         ui.label(delivery["event"]).classes("font-mono")
+        ui.link("delivery job", f"/jobs?job={key}").mark(f"delivery-job-{key}")
         if delivery["job_id"]:
+            ui.label("of")
             ui.link(delivery["job_id"], f"/jobs?job={delivery['job_id']}").classes("font-mono")
-        ui.label(f"try {delivery['attempts']} of {delivery['max_attempts']}")
+        ui.label(f"attempt {delivery['attempt_count']} of {delivery['max_attempts']}")
         if delivery["status_code"] is not None:
             ui.label(f"HTTP {delivery['status_code']}")
         if delivery["latency_ms"] is not None:
             ui.label(f"{delivery['latency_ms']:.0f} ms")
         if delivery["next_attempt_at"]:
-            ui.label(f"next try {delivery['next_attempt_at']}").classes("opacity-70")
+            ui.label(f"next attempt {delivery['next_attempt_at']}").classes("opacity-70")
         if delivery["error"]:
             ui.label(delivery["error"]).classes("text-negative")
         ui.label(delivery["created_at"] or "").classes("opacity-60")
@@ -78,9 +82,8 @@ def _delivery_row(delivery: dict[str, Any]) -> None:
 class WebhookList:
     """The endpoints with their recent deliveries, and the actions on each."""
 
-    def __init__(self, service: WebhookService, user: dict):
+    def __init__(self, service: WebhookService):
         self.service = service
-        self.user = user
         self.listing = ui.column().classes("w-full gap-1").mark("webhook-list")
         self.empty = ui.label("No webhooks yet.").classes("opacity-70")
         self.seen: list | None = None
@@ -146,12 +149,9 @@ class WebhookList:
         await self.show(force=True)
 
     async def ping(self, endpoint_id: str) -> None:
-        sender = f"admin app:{self.user['username']}"
-        done, delivery = await _change("test webhooks", self.service.ping, endpoint_id, sender)
+        done, delivery = await _change("test webhooks", self.service.ping, endpoint_id)
         if done:
-            outcome = delivery["error"] or f"HTTP {delivery['status_code']}"
-            kind = "positive" if delivery["state"] == "delivered" else "warning"
-            ui.notify(f"Test delivery {delivery['state']}: {outcome}", type=kind)
+            ui.notify(f"Test delivery queued as job {delivery['id']}", type="positive")
             await self.show(force=True)
 
     async def rotate(self, endpoint_id: str) -> None:
@@ -164,7 +164,10 @@ class WebhookList:
 
     def confirm_delete(self, endpoint: WebhookEndpoint) -> None:
         with ui.dialog() as dialog, ui.card():
-            ui.label(f"Delete the webhook to {endpoint.url} and its deliveries?")
+            ui.label(f"Delete the webhook to {endpoint.url}?")
+            ui.label("Its waiting deliveries are cancelled; their jobs stay in Jobs.").classes(
+                "text-sm opacity-80"
+            )
 
             async def delete() -> None:
                 dialog.close()
@@ -185,13 +188,13 @@ def register(services: Services) -> None:
         user = require_login()
         if user is None:
             return
-        service = WebhookService(services.host, SecretBox(services.jwt_secret))
+        service = WebhookService(services.host, SecretBox(services.jwt_secret), services.jobs)
         with frame("Webhooks", services, user):
             if user["role"] not in ADMINISTER:
                 ui.label("Only admins manage webhooks.").classes("text-warning")
                 return
             _create_card(service, user, lambda: endpoints.show(force=True))
-            endpoints = WebhookList(service, user)
+            endpoints = WebhookList(service)
             await endpoints.show(force=True)
             ui.timer(REFRESH_SECONDS, endpoints.show)
 
