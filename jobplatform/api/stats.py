@@ -6,26 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
+from jobplatform import overview
 from jobplatform.api.deps import Principal, current_user, services
 from jobplatform.jobs.attempt_series import DEFAULT_RANGE, RANGES
-from jobplatform.jobs.heartbeat import live_workers
-from jobplatform.jobs.stats import read_stats
 from jobplatform.services import Services
 
 router = APIRouter(prefix="/api", tags=["stats"])
-
-
-def queue_lengths(svc: Services) -> dict[str, dict[str, int]]:
-    """Messages on each queue that a job type or a live worker uses."""
-    names = {t.queue for t in svc.host.job_types.values()} | {"default"}
-    for worker in live_workers(svc.settings.heartbeat_seconds):
-        names.update(worker.get("queues", []))
-    return {name: svc.queue.lengths(name) for name in sorted(names)}
-
-
-def _stats(svc: Services, range_name: str) -> dict:
-    workers = live_workers(svc.settings.heartbeat_seconds)
-    return read_stats(queue_lengths(svc), workers, range_name=range_name)
 
 
 @router.get("/stats")
@@ -41,13 +27,13 @@ async def stats(
     """Jobs by state and type, the last hour minute by minute with its failure rate, the
     attempts over `range` (`attempts`: buckets, totals, failure rate), queue lengths and
     live workers. Counts come from counters kept on each transition."""
-    return await run_in_threadpool(_stats, svc, range_name)  # UnknownRange is a 422
+    return await run_in_threadpool(overview.figures, svc, range_name)  # UnknownRange: 422
 
 
 @router.get("/workers")
 async def workers(svc: Services = Depends(services), _: Principal = Depends(current_user)) -> dict:
     """Live workers: id, host, pid, queues, concurrency, running jobs, last heartbeat."""
-    rows = await run_in_threadpool(live_workers, svc.settings.heartbeat_seconds)
+    rows = await run_in_threadpool(overview.workers_online, svc)
     return {
         "workers": [
             {**row, "started_at": _iso(row.get("started_at")), "seen_at": _iso(row.get("seen_at"))}

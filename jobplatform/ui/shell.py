@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from nicegui import app, ui
 from nicegui.events import KeyEventArguments
 
+from jobplatform import overview
 from jobplatform.services import Services
-from jobplatform.ui import blocking, data
+from jobplatform.ui import blocking
 from jobplatform.ui.session import log_out
 
 NAVIGATION = [
@@ -54,8 +55,8 @@ def _status_badges(services: Services) -> None:
         badges[name] = badge
 
     async def refresh() -> None:
-        status = await blocking.call(data.dependency_status, services)
-        workers = await blocking.call(data.workers_online, services)
+        status = await blocking.call(overview.dependency_status, services)
+        workers = await blocking.call(overview.workers_online, services)
         for name, error in ((queue, status["redis"]), ("MongoDB", status["mongodb"])):
             badges[name].text = f"{name} {'up' if error is None else 'down'}"
             badges[name].props(f"color={'positive' if error is None else 'negative'}")

@@ -8,10 +8,11 @@ from typing import Any
 
 from nicegui import app, ui
 
+from jobplatform import overview
 from jobplatform.jobs.attempt_series import DEFAULT_RANGE, RANGES
 from jobplatform.jobs.models import STATES
 from jobplatform.services import Services
-from jobplatform.ui import blocking, data
+from jobplatform.ui import blocking
 from jobplatform.ui.session import require_login
 from jobplatform.ui.shell import frame
 
@@ -143,7 +144,7 @@ def register(services: Services) -> None:
 
             async def refresh() -> None:
                 range_name = attempts.range_name
-                figures = await blocking.call(data.dashboard_figures, services, range_name)
+                figures = await blocking.call(overview.figures, services, range_name)
                 for state, count in figures["by_state"].items():
                     counters[state].text = f"{count:,}"
                 attempts.draw(figures["attempts"])

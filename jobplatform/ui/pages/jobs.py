@@ -15,10 +15,11 @@ from datetime import timedelta
 
 from nicegui import ui
 
+from jobplatform import overview
 from jobplatform.jobs.models import STATES, utcnow
 from jobplatform.jobs.query import JobFilter
 from jobplatform.services import Services
-from jobplatform.ui import blocking, data
+from jobplatform.ui import blocking
 from jobplatform.ui.actions import cancel_jobs, retry_jobs
 from jobplatform.ui.job_detail import JobDetail
 from jobplatform.ui.job_table import JobTable
@@ -140,7 +141,7 @@ class JobsView:
 
     async def tick(self) -> None:
         """Query the list again only when the counters say something changed."""
-        marker = await blocking.call(data.change_marker)
+        marker = await blocking.call(overview.change_marker)
         stale = time.monotonic() - self.queried > REQUERY_SECONDS
         if marker != self.marker or stale:
             self.marker = marker

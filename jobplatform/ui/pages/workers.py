@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from nicegui import ui
 
+from jobplatform import overview
 from jobplatform.services import Services
-from jobplatform.ui import blocking, data
+from jobplatform.ui import blocking
 from jobplatform.ui.session import require_login
 from jobplatform.ui.shell import frame
 
@@ -37,7 +38,7 @@ def register(services: Services) -> None:
             )
 
             async def refresh() -> None:
-                workers = await blocking.call(data.workers_online, services)
+                workers = await blocking.call(overview.workers_online, services)
                 table.rows = [
                     {
                         "id": w["id"],

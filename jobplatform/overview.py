@@ -1,6 +1,6 @@
-"""What the admin app reads, through the same functions as the API: pages of jobs
-(`jobs.query`), stats (`jobs.stats`), live workers (`jobs.heartbeat`), and whether Redis and
-MongoDB answer. Every change to a job goes through `JobService` (see `ui.actions`)."""
+"""The platform at a glance, for the API and the admin app alike: the stats (`jobs.stats`)
+with the queue lengths, the live workers (`jobs.heartbeat`), whether Redis and MongoDB
+answer, and a marker that changes whenever a job does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 
 from mongoengine.connection import get_db
 
-from jobplatform.api.stats import queue_lengths
 from jobplatform.jobs.attempt_series import DEFAULT_RANGE
 from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.jobs.stats import COUNTS, read_stats
@@ -37,8 +36,17 @@ def workers_online(services: Services) -> list[dict[str, Any]]:
     return live_workers(services.settings.heartbeat_seconds)
 
 
-def dashboard_figures(services: Services, range_name: str = DEFAULT_RANGE) -> dict[str, Any]:
-    """What GET /api/stats?range= answers: counts by state, the attempts, queues, workers."""
+def queue_lengths(services: Services) -> dict[str, dict[str, int]]:
+    """Messages on each queue that a job type or a live worker uses."""
+    names = {t.queue for t in services.host.job_types.values()} | {"default"}
+    for worker in workers_online(services):
+        names.update(worker.get("queues", []))
+    return {name: services.queue.lengths(name) for name in sorted(names)}
+
+
+def figures(services: Services, range_name: str = DEFAULT_RANGE) -> dict[str, Any]:
+    """What GET /api/stats?range= answers: counts by state, the attempts over the range
+    (UnknownRange for another), queues, workers."""
     return read_stats(queue_lengths(services), workers_online(services), range_name=range_name)
 
 
