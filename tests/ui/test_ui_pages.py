@@ -295,10 +295,11 @@ async def test_plugins_and_workers_pages(user: User) -> None:
     await user.open("/plugins")
     await user.should_see("email")
     await user.should_see("loaded")
-    [table] = [t for t in user.find(ui.table).elements]
-    [row] = table.rows
-    assert row["name"] == "sendEmail" and row["queue"] == "email"
-    assert row["retry"].startswith("3 attempts, 2s × 2")
+    rows = {row["name"]: row for table in user.find(ui.table).elements for row in table.rows}
+    assert set(rows) == {"sendEmail", "webhook.deliver"}  # the email and webhooks plugins
+    assert rows["sendEmail"]["queue"] == "email"
+    assert rows["sendEmail"]["retry"].startswith("3 attempts, 2s × 2")
+    assert rows["webhook.deliver"]["queue"] == "webhooks"
     await user.open("/workers")
     await user.should_see(marker="worker-table")
 
