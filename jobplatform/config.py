@@ -115,6 +115,10 @@ class Settings(BaseSettings):
         path = urlsplit(self.mongo_uri).path.lstrip("/")
         return path or "jobplatform"
 
+    def admin_password_value(self) -> str | None:
+        """ADMIN_PASSWORD as text, or None: the first admin then gets a generated one."""
+        return self.admin_password.get_secret_value() if self.admin_password else None
+
     def resolved_jwt_secret(self) -> str:
         """JWT_SECRET, or in development a random secret kept under the data dir."""
         if self.jwt_secret:

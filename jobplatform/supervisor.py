@@ -14,13 +14,14 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobplatform import db
-from jobplatform.auth.users import ensure_admin
+from jobplatform.auth.users import admin_notice
 from jobplatform.config import Settings
 from jobplatform.devservices import FerretDB, ServiceProcess, SmtpSink, free_port, wait_for_port
 
@@ -117,16 +118,10 @@ class Supervisor:
 
     def create_admin(self) -> None:
         db.connect(self.settings.model_copy(update={"mongo_uri": self.env["MONGO_URI"]}))
-        secret = self.settings.admin_password
-        generated = ensure_admin(secret.get_secret_value() if secret else None)
+        notice = admin_notice(self.settings.admin_password_value())
         db.disconnect()
-        if generated:
-            print(
-                f"\n  Admin login: admin / {generated}\n"
-                "  (generated now and shown only this once; only its hash is stored)\n"
-            )
-        else:
-            print("\n  Admin login: admin / the password set when the admin was created\n")
+        known = "Admin login: admin / the password set when the admin was created"
+        print("\n" + textwrap.indent(notice or known, "  ") + "\n")
 
     def spawn(self, command: str) -> Child:
         """Keep `python -m jobplatform <command>` running."""

@@ -15,7 +15,7 @@ from jobplatform.api.queues import router as queues_router
 from jobplatform.api.request_id import RequestIdMiddleware
 from jobplatform.api.security import install_security
 from jobplatform.auth.production import check_secrets, check_stored_admin
-from jobplatform.auth.users import ensure_admin
+from jobplatform.auth.users import admin_notice
 from jobplatform.config import Settings
 from jobplatform.jobs.schedules import ensure_default_schedules
 from jobplatform.services import Services, build_services
@@ -24,21 +24,20 @@ log = logging.getLogger("jobplatform.web")
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
-    """Build the web application: connect MongoDB, load plugins, mount API and admin app."""
+    """Build the web application: connect MongoDB, load plugins, make sure the admin user
+    and the plugins' default schedules exist, mount the API and the admin app."""
     check_secrets(settings)
     db.connect(settings)
     svc = services or build_services(settings)
-    generated = ensure_admin(
-        settings.admin_password.get_secret_value() if settings.admin_password else None
-    )
-    if generated:
-        print(
-            f"Created user 'admin' with generated password: {generated}\n"
-            "It is shown only this once; only its hash is stored.",
-            flush=True,
-        )
+    notice = admin_notice(settings.admin_password_value())
+    if notice:
+        print(notice, flush=True)
     check_stored_admin(settings)
     ensure_default_schedules(svc.jobs)  # plugins' defaults, created disabled
+    return _application(settings, svc)
+
+
+def _application(settings: Settings, svc: Services) -> FastAPI:
     app = FastAPI(
         title="jobplatform",
         version="0.1.0",

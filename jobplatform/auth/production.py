@@ -38,7 +38,7 @@ def check_secrets(settings: Settings) -> None:
             f"{MIN_SECRET_LENGTH} random characters); generate one with "
             f"{HOW_TO_SECRET}"
         )
-    password = settings.admin_password.get_secret_value() if settings.admin_password else None
+    password = settings.admin_password_value()
     if password is not None and (password.lower() in DEFAULT_PASSWORDS or len(password) < 12):
         raise SettingsError(
             "ADMIN_PASSWORD: a default or short password is refused when "

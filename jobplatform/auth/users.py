@@ -118,6 +118,18 @@ def ensure_admin(password: str | None) -> str | None:
     return generated
 
 
+def admin_notice(password: str | None) -> str | None:
+    """`ensure_admin`, and what to tell the operator when it made a password: the one time
+    anyone sees it. None when the admin existed or `password` was given."""
+    generated = ensure_admin(password)
+    if generated is None:
+        return None
+    return (
+        f"Admin login: admin / {generated}\n"
+        "(generated now and shown only this once; only its hash is stored)"
+    )
+
+
 def check_password_strength(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"password is too short; use at least {MIN_PASSWORD_LENGTH} characters")
