@@ -18,15 +18,13 @@ from jobplatform import db
 from jobplatform.config import load_settings
 from jobplatform.jobs.models import Job
 from jobplatform.jobs.queue import JobQueue
+from jobplatform.jobs.schedule_times import cron_latest, cron_next, slot_key
 from jobplatform.jobs.schedules import (
     InvalidSchedule,
     Schedule,
     ScheduleConflict,
     ScheduleNotFound,
     ScheduleService,
-    cron_latest,
-    cron_next,
-    slot_key,
 )
 from jobplatform.jobs.service import JobService
 from jobplatform.plugins.hookspecs import hookimpl

@@ -17,7 +17,8 @@ import pytest
 
 from jobplatform.jobs.models import Job, utcnow
 from jobplatform.jobs.reconciler import Reconciler
-from jobplatform.jobs.schedules import Schedule, ScheduleService, slot_key
+from jobplatform.jobs.schedule_times import slot_key
+from jobplatform.jobs.schedules import Schedule, ScheduleService
 from tests.engine_harness import private_engine, wait_final
 from tests.helpers import wait_until
 

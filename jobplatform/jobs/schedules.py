@@ -21,26 +21,22 @@ from __future__ import annotations
 import logging
 import math
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
-from croniter.croniter import CroniterError
-from mongoengine import (
-    BooleanField,
-    DateTimeField,
-    DictField,
-    Document,
-    FloatField,
-    IntField,
-    StringField,
-)
 from mongoengine.errors import NotUniqueError
 
 from jobplatform.ids import parse_object_id
 from jobplatform.jobs.models import Job, utcnow
+from jobplatform.jobs.schedule_model import Schedule
+from jobplatform.jobs.schedule_times import (
+    KEY_PREFIX,
+    check_timing,
+    latest_slot,
+    next_slot,
+    slot_key,
+)
 from jobplatform.jobs.service import (
     InvalidJobData,
     InvalidSubmission,
@@ -58,8 +54,6 @@ if TYPE_CHECKING:
     from jobplatform.jobs.transitions import JobTransitions
 
 log = logging.getLogger("jobplatform.schedules")
-KEY_PREFIX = "schedule:"
-MAX_INTERVAL = 366 * 86400
 NAME_PATTERN = re.compile(r"[\x20-\x7e]{1,100}")
 FIELDS = (
     "name",
@@ -85,134 +79,6 @@ class ScheduleNotFound(JobNotFound):
 
 class ScheduleConflict(InvalidTransition):
     """The name is taken (409)."""
-
-
-class Schedule(Document):
-    meta = {
-        "collection": "schedules",
-        "indexes": [
-            {"fields": ["name"], "unique": True},
-            {"fields": ["enabled", "next_run_at"]},
-        ],
-    }
-
-    name = StringField(required=True)
-    job_type = StringField(required=True)
-    data = DictField()
-    priority = IntField()
-    max_attempts = IntField()
-    timeout = FloatField()
-    cron = StringField()
-    timezone = StringField(default="UTC")
-    interval_seconds = IntField()
-    enabled = BooleanField(default=True)
-    created_by = StringField()
-    created_at = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)
-    last_fired_at = DateTimeField()  # the slot of the last job fired
-    last_job_id = StringField()
-    last_error = StringField()  # why the last due slot fired no job, if it did not
-    next_run_at = DateTimeField()  # None while disabled
-
-    def describe(self, last_job: Job | None = None) -> dict[str, Any]:
-        """The schedule as the API and the admin app show it."""
-        return {
-            "id": str(self.id),
-            "name": self.name,
-            "job_type": self.job_type,
-            "data": self.data,
-            "cron": self.cron,
-            "timezone": self.timezone,
-            "interval_seconds": self.interval_seconds,
-            "priority": self.priority,
-            "max_attempts": self.max_attempts,
-            "timeout": self.timeout,
-            "enabled": self.enabled,
-            "created_by": self.created_by,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "next_run_at": _iso(self.next_run_at),
-            "last_fired_at": _iso(self.last_fired_at),
-            "last_error": self.last_error,
-            "last_job": (
-                {"id": str(last_job.id), "state": last_job.state}
-                if last_job is not None
-                else ({"id": self.last_job_id, "state": None} if self.last_job_id else None)
-            ),
-        }
-
-    def timing(self) -> str:
-        """How it repeats, in words: `every 2 s` or `cron 0 9 * * * (Europe/Berlin)`."""
-        if self.cron:
-            return f"cron {self.cron} ({self.timezone})"
-        return f"every {self.interval_seconds:,} s"
-
-
-# -- times -------------------------------------------------------------------------------
-
-
-def _aware(value: datetime, zone: ZoneInfo) -> datetime:
-    return value.replace(tzinfo=UTC).astimezone(zone)
-
-
-def _naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def cron_next(expression: str, zone_name: str, after: datetime) -> datetime:
-    """The first time of `expression` in zone `zone_name` strictly after `after` (UTC,
-    naive), as UTC naive."""
-    zone = ZoneInfo(zone_name)
-    return _naive_utc(croniter(expression, _aware(after, zone)).get_next(datetime))
-
-
-def cron_latest(expression: str, zone_name: str, now: datetime) -> datetime:
-    """The last time of `expression` at or before `now` (UTC naive), as UTC naive."""
-    zone = ZoneInfo(zone_name)
-    local = _aware(now, zone)
-    previous = croniter(expression, local).get_prev(datetime)  # strictly before now
-    following = croniter(expression, previous).get_next(datetime)
-    return _naive_utc(following if following <= local else previous)
-
-
-def next_slot(schedule: Schedule, now: datetime) -> datetime:
-    """The schedule's first slot strictly after `now`. Interval slots keep their grid:
-    from `next_run_at` onwards in steps of the interval."""
-    if schedule.cron:
-        return cron_next(schedule.cron, schedule.timezone, now)
-    step = timedelta(seconds=schedule.interval_seconds)
-    anchor = schedule.next_run_at
-    if anchor is None:
-        return now.replace(microsecond=0) + step
-    if anchor > now:
-        return anchor
-    return anchor + ((now - anchor) // step + 1) * step
-
-
-def latest_slot(schedule: Schedule, now: datetime) -> datetime:
-    """The schedule's last slot at or before `now` (its `next_run_at` has come)."""
-    if schedule.cron:
-        return cron_latest(schedule.cron, schedule.timezone, now)
-    step = timedelta(seconds=schedule.interval_seconds)
-    return schedule.next_run_at + ((now - schedule.next_run_at) // step) * step
-
-
-def upcoming(schedule: Schedule, count: int = 3) -> list[datetime]:
-    """The schedule's next `count` slots from its `next_run_at` (none while disabled)."""
-    if schedule.next_run_at is None:
-        return []
-    times = [schedule.next_run_at]
-    while len(times) < count:
-        if schedule.cron:
-            times.append(cron_next(schedule.cron, schedule.timezone, times[-1]))
-        else:
-            times.append(times[-1] + timedelta(seconds=schedule.interval_seconds))
-    return times
-
-
-def slot_key(schedule_id: Any, slot: datetime) -> str:
-    """The idempotency key of a schedule's job for one slot."""
-    return f"{KEY_PREFIX}{schedule_id}:{slot.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 # -- the service ---------------------------------------------------------------------------
@@ -332,51 +198,11 @@ class ScheduleService:
             problems["enabled"] = ["must be true or false"]
         clean["enabled"] = bool(enabled)
 
-        self._check_timing(values, clean, problems)
+        check_timing(values, clean, problems)
         self._check_job(values, clean, problems)
         if problems:
             raise InvalidSchedule("the schedule is invalid; nothing was stored", problems)
         return clean
-
-    def _check_timing(
-        self, values: dict[str, Any], clean: dict[str, Any], problems: dict[str, Any]
-    ) -> None:
-        cron, interval = values.get("cron"), values.get("interval_seconds")
-        zone = values.get("timezone") or "UTC"
-        if not isinstance(zone, str) or not _known_zone(zone):
-            problems["timezone"] = [
-                f"unknown time zone {zone!r}; use an IANA name like 'Europe/Berlin'"
-            ]
-        else:
-            clean["timezone"] = zone
-        if cron is None and interval is None:
-            message = "give either cron (5 fields) or interval_seconds"
-            problems["cron"] = problems["interval_seconds"] = [message]
-            return
-        if cron is not None and interval is not None:
-            message = "give either cron or interval_seconds, not both"
-            problems["cron"] = problems["interval_seconds"] = [message]
-            return
-        clean["cron"], clean["interval_seconds"] = None, None
-        if cron is not None:
-            error = _cron_problem(cron)
-            if error:
-                problems["cron"] = [error]
-            else:
-                clean["cron"] = " ".join(cron.split())
-        else:
-            if (
-                isinstance(interval, bool)
-                or not isinstance(interval, int | float)
-                or not math.isfinite(interval)
-            ):
-                problems["interval_seconds"] = ["must be a whole number of seconds"]
-            elif interval != int(interval):
-                problems["interval_seconds"] = ["must be a whole number of seconds"]
-            elif not 1 <= interval <= MAX_INTERVAL:
-                problems["interval_seconds"] = [f"must be between 1 and {MAX_INTERVAL:,} seconds"]
-            else:
-                clean["interval_seconds"] = int(interval)
 
     def _check_job(
         self, values: dict[str, Any], clean: dict[str, Any], problems: dict[str, Any]
@@ -504,42 +330,8 @@ class ScheduleService:
         return created
 
 
-def _known_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
-        return False
-    return True
-
-
-def _cron_problem(expression: Any) -> str | None:
-    if not isinstance(expression, str):
-        return "must be a cron expression of 5 fields, like '*/5 * * * *'"
-    fields = expression.split()
-    if len(fields) != 5:
-        return (
-            f"must have 5 fields (minute hour day-of-month month day-of-week), "
-            f"not {len(fields)}: {expression!r}"
-        )
-    try:
-        times = croniter(" ".join(fields), datetime.now(UTC))
-    except Exception as exc:  # noqa: BLE001 - croniter's refusals are not all CroniterError
-        return f"invalid cron expression {expression!r}: {exc}"
-    try:
-        times.get_next(datetime)
-    except CroniterError:
-        return f"cron expression {expression!r} never occurs (like 31 February)"
-    except Exception as exc:  # noqa: BLE001 - whatever croniter cannot compute is refused
-        return f"invalid cron expression {expression!r}: {exc}"
-    return None
-
-
 def _name_taken(name: str) -> ScheduleConflict:
     return ScheduleConflict(f"a schedule named '{name}' exists already; choose another name")
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="milliseconds") + "Z" if value else None
 
 
 _by_engine: WeakKeyDictionary[JobTransitions, ScheduleService] = WeakKeyDictionary()

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from nicegui import ui
 
-from jobplatform.jobs.schedules import Schedule, ScheduleService, upcoming
+from jobplatform.jobs.schedule_times import upcoming
+from jobplatform.jobs.schedules import Schedule, ScheduleService
 from jobplatform.jobs.service import InvalidJobData, JobError
 from jobplatform.services import Services
 from jobplatform.ui import blocking
