@@ -13,10 +13,12 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -101,14 +103,24 @@ class SmtpRecorder:
             return [(rcpt, m) for rcpt, m in self.messages if m["Subject"] == subject]
 
 
+@contextmanager
+def smtp_on_loopback(handler: object, **options: Any) -> Iterator[int]:
+    """A real SMTP server (aiosmtpd) with `handler` on a free loopback port, for the
+    block's length; `options` go to aiosmtpd's Controller (TLS, authentication)."""
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
 @pytest.fixture(scope="session")
 def smtp_server() -> Iterator[tuple[SmtpRecorder, int]]:
     recorder = SmtpRecorder()
-    port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield recorder, port
-    controller.stop()
+    with smtp_on_loopback(recorder) as port:
+        yield recorder, port
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from typing import Any
 
 import jobplatform_email.plugin
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from jobplatform_email.delivery import TemporaryDeliveryError
 
@@ -25,7 +24,7 @@ from jobplatform.devservices import free_port
 from jobplatform.plugins import JobContext, PermanentError
 from jobplatform.plugins.host import build_host
 from jobplatform.plugins.manifest import Manifest, PluginEntry
-from tests.conftest import SmtpRecorder
+from tests.conftest import SmtpRecorder, smtp_on_loopback
 
 pytestmark = pytest.mark.services  # SMTP servers on loopback, and openssl for their certificate
 
@@ -92,11 +91,8 @@ class Refusing(SmtpRecorder):
 
 
 def serve(handler: SmtpRecorder, **options: Any) -> Iterator[tuple[SmtpRecorder, int]]:
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port, **options)
-    controller.start()
-    yield handler, port
-    controller.stop()
+    with smtp_on_loopback(handler, **options) as port:
+        yield handler, port
 
 
 @pytest.fixture(scope="module")

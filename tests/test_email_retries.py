@@ -11,13 +11,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from jobplatform import db
 from jobplatform.config import load_settings
-from jobplatform.devservices import free_port
 from jobplatform.services import Services, build_services
-from tests.conftest import SmtpRecorder, start_worker, stop
+from tests.conftest import SmtpRecorder, smtp_on_loopback, start_worker, stop
 from tests.helpers import wait_until
 
 
@@ -48,11 +46,9 @@ class Moody(SmtpRecorder):
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[Moody, int]]:
-    recorder, port = Moody(), free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield recorder, port
-    controller.stop()
+    recorder = Moody()
+    with smtp_on_loopback(recorder) as port:
+        yield recorder, port
 
 
 @pytest.fixture(scope="module")

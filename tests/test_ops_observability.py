@@ -13,16 +13,16 @@ import secrets
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from prometheus_client.parser import text_string_to_metric_families
 
 from jobplatform.devservices import RedisServer, free_port, wait_for_port
-from tests.conftest import ADMIN_PASSWORD, ROOT, start_web, start_worker, stop
+from tests.conftest import ADMIN_PASSWORD, ROOT, smtp_on_loopback, start_web, start_worker, stop
 from tests.helpers import wait_until
 
 METRICS_TOKEN = "test-metrics-token-0123456789"
@@ -57,8 +57,8 @@ class Platform:
 def platform(platform_env, mongo_server, tmp_path_factory) -> Iterator[Platform]:
     tmp = tmp_path_factory.mktemp("ops")
     redis = RedisServer(tmp / "redis").start()
-    smtp = Controller(PickySmtp(), hostname="127.0.0.1", port=free_port())
-    smtp.start()
+    smtp = ExitStack()
+    smtp_port = smtp.enter_context(smtp_on_loopback(PickySmtp()))
     manifest = tmp / "plugins.toml"
     manifest.write_text(
         (ROOT / "plugins.toml").read_text() + "\n[job_types.sendEmail]\n"
@@ -71,7 +71,7 @@ def platform(platform_env, mongo_server, tmp_path_factory) -> Iterator[Platform]
         "JWT_SECRET": secrets.token_urlsafe(48),
         "REDIS_URI": redis.uri,
         "MONGO_URI": f"{mongo_server}jp_ops_{uuid.uuid4().hex[:8]}",
-        "SMTP_PORT": str(smtp.port),
+        "SMTP_PORT": str(smtp_port),
         "PLUGINS_FILE": str(manifest),
         "METRICS_TOKEN": METRICS_TOKEN,
         "WORKER_METRICS_PORT": str(metrics_port),
@@ -98,7 +98,7 @@ def platform(platform_env, mongo_server, tmp_path_factory) -> Iterator[Platform]
     finally:
         for process in processes:
             stop(process)
-        smtp.stop()
+        smtp.close()
         redis.stop()
 
 
