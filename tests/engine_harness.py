@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,9 +21,9 @@ from jobplatform.jobs.models import FINAL, Job
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.service import JobService
 from jobplatform.services import load_host
-from tests.helpers import wait_until
+from tests.conftest import spawn, stop
+from tests.helpers import ROOT, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 QUICK = {
     "LEASE_SECONDS": "3",
     "RECONCILE_SECONDS": "0.3",
@@ -39,14 +37,7 @@ class WorkerProcess:
 
     def __init__(self, env: dict[str, str], log: Path, args: list[str]):
         self.log = log
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "jobplatform", "worker", *args],
-                env=env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = spawn(["worker", *args], env, log)
         self.wait_for("ready", timeout=60)
 
     def output(self) -> str:
@@ -68,12 +59,7 @@ class WorkerProcess:
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop(self.process)
 
 
 class Engine:
