@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from jobplatform import db, metrics
-from jobplatform.api import auth, health, jobs, schedules, stats, tokens, users, webhooks
+from jobplatform.api import auth, health, jobs, schedules, stats, tokens, users, webhooks, workflows
 from jobplatform.api.errors import install_error_handlers, unknown_endpoint_router
 from jobplatform.api.job_data_openapi import document_job_data
 from jobplatform.api.plugins import router as plugins_router
@@ -56,6 +56,7 @@ def _application(settings: Settings, svc: Services) -> FastAPI:
         stats.router,
         schedules.router,
         webhooks.router,
+        workflows.router,
     ):
         app.include_router(router)
     app.include_router(plugins_router)

@@ -109,6 +109,7 @@ class Executor:
                 log, {"job_id": job_id, "job_type": run.type, "attempt": run.number}
             ),
             report=run.report,
+            parent_results=job.get("parent_results") or {},
         )
         self.running[job_id], self.contexts[job_id] = run, ctx
         try:

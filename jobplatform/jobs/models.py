@@ -15,12 +15,16 @@ from mongoengine import (
     EmbeddedDocumentListField,
     FloatField,
     IntField,
+    ListField,
+    ObjectIdField,
     StringField,
 )
 
 QUEUED, SCHEDULED, RUNNING, RETRYING = "queued", "scheduled", "running", "retrying"
 SUCCEEDED, DEAD, CANCELLED = "succeeded", "dead", "cancelled"
-STATES = (QUEUED, SCHEDULED, RUNNING, RETRYING, SUCCEEDED, DEAD, CANCELLED)
+# a workflow step whose parents have not all succeeded: never enqueued until they have
+BLOCKED = "blocked"
+STATES = (BLOCKED, QUEUED, SCHEDULED, RUNNING, RETRYING, SUCCEEDED, DEAD, CANCELLED)
 WAITING = (QUEUED, SCHEDULED, RETRYING)
 FINAL = (SUCCEEDED, DEAD, CANCELLED)
 
@@ -143,6 +147,15 @@ class Job(Document):
     # the ctx.log lines of the attempt running now, as last stored while it runs; they
     # move to its Attempt when it ends
     live_log = EmbeddedDocumentListField(LogLine, default=None)
+    # a workflow's step (jobs/workflows.py): its workflow, key, parents' and children's
+    # job ids, and the parents' results by step key, copied when it is released
+    workflow_id = ObjectIdField()
+    step_key = StringField()
+    after = ListField(ObjectIdField(), default=None)
+    children = ListField(ObjectIdField(), default=None)
+    parent_results = DictField(default=None)
+    cancelled_by = ObjectIdField()  # the dead or cancelled step that cancelled this one
+    moved_by = ObjectIdField()  # the token of the last workflow move (workflow_steps.py)
 
     def describe(self, *, with_attempts: bool = True) -> dict:
         """The job as the API and the admin app show it."""
@@ -166,6 +179,8 @@ class Job(Document):
             "finished_at": _iso(self.finished_at),
             "progress": self.progress.describe() if self.progress else None,
         }
+        if self.workflow_id:
+            out["workflow"] = {"id": str(self.workflow_id), "step": self.step_key}
         if with_attempts:
             out["attempts"] = [a.describe() for a in self.attempts]
             out["live_log"] = [line.describe() for line in self.live_log or []]

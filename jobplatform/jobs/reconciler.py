@@ -14,6 +14,9 @@ It runs in every web and worker process, but only the holder of the `reconciler`
   job is re-enqueued once it has been seen missing, unchanged, for REQUEUE_AFTER_SECONDS
   (a worker records an attempt that runs longer than a fraction of that as running). The
   message says it was sent again, and so does the attempt that it starts;
+- releases (or cancels) workflow steps still blocked although every step they are after
+  has ended, and records the end of workflows whose steps have all ended: what a worker
+  killed between a step's end and those writes leaves behind (jobs/workflow_steps.py);
 - every ten minutes, recounts the job counters (transitions made in the second around a
   recount may be counted twice or not at all until the next one), and every hour applies
   history retention.
@@ -86,6 +89,7 @@ class Reconciler:
         self.take_back_expired(now)
         self.requeue_missing(now)
         schedules.fire_due(now, self.transitions, self.queue)
+        self.transitions.steps.repair()
         clock = time.monotonic()
         if clock >= self._due["recount"]:
             recount()

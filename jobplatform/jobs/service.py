@@ -29,6 +29,7 @@ from jobplatform.jobs.models import (
     Job,
     utcnow,
 )
+from jobplatform.jobs.query import JobFilter, JobPage, find_jobs
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.transitions import JobTransitions
@@ -134,8 +135,15 @@ class JobService:
         as `jobs.N.field`. Stored with one insert and enqueued with one Redis command per
         queue; the answer holds each request's job, in order (for a duplicate idempotency
         key, the job that has it)."""
+        return self._submit(self.new_documents(requests))
+
+    def new_documents(
+        self, requests: list[dict[str, Any]], problems: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The documents to store for `requests`, validated as `submit_many` does; raises
+        `InvalidJobData` naming each problem, with the `problems` already found."""
         documents: list[dict[str, Any]] = []
-        problems: dict[str, Any] = {}
+        problems = dict(problems or {})
         for index, request in enumerate(requests):
             try:
                 documents.append(self._new_document(**request))
@@ -150,7 +158,13 @@ class JobService:
             raise InvalidJobData(
                 f"{refused} of {len(requests)} jobs are invalid; nothing was submitted", problems
             )
-        return self._submit(documents)
+        return documents
+
+    def submit_workflow(self, name: str, steps: list[dict[str, Any]], **options: Any):
+        """Submit a workflow (jobs/workflows.py), all or nothing."""
+        from jobplatform.jobs.workflows import submit_workflow
+
+        return submit_workflow(self, name, steps, **options)
 
     def _submit(self, documents: list[dict[str, Any]]) -> list[Job]:
         answer, new = self._resolve_keys([Job._from_son(doc) for doc in documents])
@@ -266,6 +280,11 @@ class JobService:
     def get(self, job_id: str) -> Job:
         return find_job(job_id)
 
+    def page(self, job_filter: JobFilter, **options: Any) -> JobPage:
+        """A page of jobs, as `jobs.query.find_jobs` reads it (order, limit, cursor,
+        count_budget_ms)."""
+        return find_jobs(job_filter, **options)
+
     def list(
         self, *, state: str | None = None, job_type: str | None = None, limit: int = 50
     ) -> list[Job]:
@@ -285,6 +304,8 @@ class JobService:
             raise InvalidTransition(
                 f"job is {job.state}; only dead or cancelled jobs can be retried"
             )
+        if job.workflow_id and (problem := self.transitions.steps.retry_problem(job)):
+            raise InvalidTransition(problem)
         updated = self.transitions.retry(job)
         if updated is None:
             raise InvalidTransition("job changed while being retried; reload and try again")

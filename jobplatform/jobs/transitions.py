@@ -18,6 +18,8 @@ nothing else writes a job's state.
 - run now: scheduled or retrying, not yet due, to queued; JobService. Its message for
   later becomes stale (its eta is no longer the job's time) and the executor drops it.
 - remove: a final job is deleted; JobService.
+- a workflow step's end releases or cancels the steps after it, and its retry brings
+  back the steps it cancelled: jobs/workflow_steps.py, called from here.
 
 "Waiting" is queued, scheduled or retrying. A short attempt is never claimed: the worker
 reads the job, runs it and writes its outcome in one guarded update (the guard: still
@@ -39,6 +41,7 @@ from typing import Any
 from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.events import job_event
 from jobplatform.jobs.models import (
+    BLOCKED,
     CANCELLED,
     DEAD,
     FINAL,
@@ -50,6 +53,7 @@ from jobplatform.jobs.models import (
     utcnow,
 )
 from jobplatform.jobs.stats import StatsRecorder
+from jobplatform.jobs.workflow_steps import StepTransitions
 from jobplatform.plugins.host import PluginHost
 from jobplatform.plugins.report import AttemptReport
 
@@ -121,6 +125,7 @@ class JobTransitions:
         self.host = host
         self.stats = stats
         self.writer = writer
+        self.steps = StepTransitions(self)
 
     # -- submit ----------------------------------------------------------------------------
 
@@ -129,7 +134,8 @@ class JobTransitions:
         for (job_type, state), n in Counter((j.type, j.state) for j in jobs).items():
             self.stats.moved(job_type, None, state, n)
         for job in jobs:
-            self.host.emit(job_event("queued", job.id, job.type, job.attempt_count))
+            if job.state != BLOCKED:
+                self.host.emit(job_event("queued", job.id, job.type, job.attempt_count))
 
     # -- a worker's attempt ------------------------------------------------------------------
 
@@ -226,6 +232,8 @@ class JobTransitions:
         self.stats.ended(run.type, ENDED_AS[attempt.outcome], attempt.finished_at)
         if state == DEAD:
             self.stats.ended(run.type, DEAD, attempt.finished_at)
+        if run.job.get("workflow_id") and state in FINAL:
+            self.steps.ended(run.job, state)
         return True
 
     def _keep_cancelled_attempt(self, run: Run, attempt: Attempt, retry_for: float) -> bool:
@@ -315,6 +323,8 @@ class JobTransitions:
             self.stats.ended(job.type, DEAD, now)
             self.host.emit(job_event("dead", job.id, job.type, job.attempt_count, error=done.error))
             log.error("job %s is dead: %s", job.id, message)
+            if job.workflow_id:
+                self.steps.ended(done.to_mongo().to_dict(), DEAD)
         else:
             log.warning("job %s: %s; queued again", job.id, message)
         return done
@@ -330,12 +340,14 @@ class JobTransitions:
     def cancel(self, job: Job) -> Job | None:
         """Cancel a waiting job, or ask a running one to stop; None if it is final."""
         now = utcnow()
-        before = Job.objects(id=job.id, state__in=WAITING).modify(
+        before = Job.objects(id=job.id, state__in=(*WAITING, BLOCKED)).modify(
             set__state=CANCELLED, set__finished_at=now, set__updated_at=now
         )
         if before is not None:
             self.stats.moved(job.type, before.state, CANCELLED)
             self.host.emit(job_event("cancelled", job.id, job.type, before.attempt_count))
+            if job.workflow_id:
+                self.steps.ended(before.to_mongo().to_dict(), CANCELLED)
             return Job.objects(id=job.id).first()
         return Job.objects(id=job.id, state__nin=FINAL).modify(
             new=True, set__cancel_requested=True, set__updated_at=now
@@ -353,10 +365,13 @@ class JobTransitions:
             set__finished_at=None,
             set__run_at=None,
             set__updated_at=utcnow(),
+            unset__cancelled_by=True,
         )
         if updated is not None:
             self.stats.moved(job.type, job.state, QUEUED)
             self.host.emit(job_event("queued", job.id, job.type, job.attempt_count))
+            if updated.workflow_id:
+                self.steps.retried(updated)
         return updated
 
     def run_now(self, job: Job) -> Job | None:

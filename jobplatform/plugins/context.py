@@ -32,6 +32,9 @@ class JobContext:
       the admin app and `GET /api/jobs/{id}`, live while it runs. It also writes to the
       worker's log; `ctx.logger` writes only there. An attempt keeps its latest 200 lines
       (50,000 characters in all, 2,000 a line); a note says how many older ones went.
+
+    A workflow step's `parent_results` holds the results of the steps it is after, by
+    step key (empty for any other job).
     """
 
     job_id: str
@@ -44,6 +47,7 @@ class JobContext:
     logger: logging.Logger | logging.LoggerAdapter
     cancel_event: threading.Event = field(default_factory=threading.Event)
     report: AttemptReport | None = None
+    parent_results: dict[str, Any] = field(default_factory=dict)
     log: AttemptLog = field(init=False)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,8 @@ session's ordinary worker does not serve.
 - `test.permanent`: raises PermanentError: the job dies at once.
 - `test.hold`: creates the file `started` names (with the attempt number), then waits until
   the file `release` names exists, or until it is cancelled; so a test decides when it ends.
+- `test.step`: a workflow step: returns its `tag` and the `ctx.parent_results` it saw;
+  fails while its attempt number is at most `fail_times`.
 - `test.touch`: appends a line to the file `path` names: proof that the job ran.
 - `test.report`: logs `lines` lines with ctx.log (`line_chars` characters of padding
   each), then one line of `long_line` characters if given, and reports progress `done` of
@@ -105,6 +107,12 @@ def report(ctx: JobContext) -> dict:
     return {"attempt": ctx.attempt}
 
 
+def step(ctx: JobContext) -> dict:
+    if ctx.attempt <= ctx.data.get("fail_times", 0):
+        raise RuntimeError(f"step {ctx.data.get('tag')} fails on purpose, attempt {ctx.attempt}")
+    return {"tag": ctx.data.get("tag"), "parents": ctx.parent_results}
+
+
 def touch(ctx: JobContext) -> dict:
     with open(ctx.data["path"], "a") as out:
         out.write(f"{ctx.job_id} {ctx.attempt}\n")
@@ -132,6 +140,13 @@ def register_job_types(settings: dict) -> list[JobType]:
             queue=QUEUE,
             retry=FAST_RETRIES,
             schema={"started": path, "release": path, "done": {"type": "string"}},
+        ),
+        JobType(
+            name="test.step",
+            processor=counted(step),
+            queue=QUEUE,
+            retry=FAST_RETRIES,
+            schema={"tag": {"type": "string"}, "fail_times": {"type": "integer", "min": 0}},
         ),
         JobType(name="test.touch", processor=counted(touch), queue=QUEUE, schema={"path": path}),
         JobType(

@@ -1,0 +1,289 @@
+"""The state changes of workflow steps, part of the job state machine (jobs/transitions.py
+calls them, and nothing else does):
+
+- release: blocked to queued, once every step a step is after has succeeded, with those
+  steps' results copied into its `parent_results` (the executor reads the job anyway, so
+  the results cost no read when it starts, and a retried step keeps the results it ran
+  with). A parent's success reads its children and their parents' states; it writes only
+  children that are ready, in one guarded update from `blocked` for each set of children
+  with the same parents, so a fan-in step whose parents end at once on many workers is
+  released exactly once (and costs no write per parent). The update stamps a token, and
+  the children that carry it are the ones this call moved: only those are enqueued.
+- cascade: a step that ends dead or cancelled cancels its blocked descendants, with a
+  reason naming it (`cancelled_by` its job id).
+- restore: retrying such a step puts back to blocked the steps it cancelled; other dead
+  or cancelled steps of the workflow then cancel theirs again.
+- settle: the workflow's state, from its steps': a guarded update out of `running`, so
+  of concurrent last steps exactly one records (and announces) its end.
+- repair (the reconciler): releases or cancels blocked steps a killed worker left behind,
+  and settles running workflows whose steps have all ended.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+
+from jobplatform.jobs.events import job_event
+from jobplatform.jobs.models import (
+    BLOCKED,
+    CANCELLED,
+    DEAD,
+    FINAL,
+    QUEUED,
+    SUCCEEDED,
+    Job,
+    utcnow,
+)
+from jobplatform.jobs.workflow_graph import descendants
+from jobplatform.jobs.workflow_models import CANCELLED as WORKFLOW_CANCELLED
+from jobplatform.jobs.workflow_models import (
+    FAILED,
+    RUNNING,
+    WORKFLOW_FINISHED,
+    Workflow,
+)
+from jobplatform.jobs.workflow_models import SUCCEEDED as WORKFLOW_SUCCEEDED
+
+if TYPE_CHECKING:
+    from jobplatform.jobs.transitions import JobTransitions
+
+log = logging.getLogger("jobplatform.workflows")
+MOVED_FIELDS = {"type": 1, "queue": 1, "priority": 1, "attempt_count": 1}
+REPAIR_BATCH = 1000  # blocked steps read per reconciler round
+
+
+def _jobs():
+    return Job._get_collection()
+
+
+class StepTransitions:
+    def __init__(self, transitions: JobTransitions):
+        self.transitions = transitions
+
+    # -- a step ended ----------------------------------------------------------------------
+
+    def ended(self, job: dict[str, Any], state: str) -> None:
+        """A step reached a final state: release its children, or cancel its descendants;
+        then settle the workflow if this could have been its last step."""
+        if state == SUCCEEDED:
+            self.release(job.get("children") or [])
+        else:
+            self.cascade(job["workflow_id"], job["_id"], job.get("step_key"), state)
+        if state != SUCCEEDED or not job.get("children"):
+            self.settle(job["workflow_id"])
+
+    def release(self, child_ids: list[ObjectId]) -> int:
+        """Queue the blocked children whose parents have all succeeded; how many."""
+        if not child_ids:
+            return 0
+        children = list(
+            _jobs().find({"_id": {"$in": list(child_ids)}, "state": BLOCKED}, {"after": 1})
+        )
+        parent_ids = {p for child in children for p in child.get("after") or []}
+        parents = {
+            p["_id"]: p
+            for p in _jobs().find(
+                {"_id": {"$in": list(parent_ids)}}, {"state": 1, "result": 1, "step_key": 1}
+            )
+        }
+        ready: dict[tuple, list[ObjectId]] = defaultdict(list)
+        for child in children:
+            after = child.get("after") or []
+            if all(parents.get(p, {}).get("state") == SUCCEEDED for p in after):
+                ready[tuple(after)].append(child["_id"])
+        released = 0
+        for after, ids in ready.items():
+            results = {parents[p].get("step_key"): parents[p].get("result") for p in after}
+            moved = self._move(ids, BLOCKED, QUEUED, {"parent_results": results})
+            self._enqueue(moved)
+            released += len(moved)
+        return released
+
+    def cascade(self, workflow_id: ObjectId, step_id: ObjectId, key: str, state: str) -> int:
+        """Cancel the blocked descendants of a step that ended `state`; how many."""
+        workflow = _workflow(workflow_id)
+        if workflow is None:
+            return 0
+        below = descendants(workflow.edges, key)
+        ids = [s.job_id for s in workflow.steps if s.key in below]
+        now = utcnow()
+        reason = f"step '{key}' (job {step_id}) is {state}; this step is after it"
+        moved = self._move(
+            ids,
+            BLOCKED,
+            CANCELLED,
+            {"error": reason, "cancelled_by": step_id, "finished_at": now},
+        )
+        return len(moved)
+
+    def cancel_blocked(self, ids: list[ObjectId]) -> int:
+        """Cancel blocked steps of a workflow being cancelled; how many."""
+        reason = "the workflow was cancelled"
+        return len(self._move(ids, BLOCKED, CANCELLED, {"error": reason, "finished_at": utcnow()}))
+
+    def retried(self, job: Job) -> None:
+        """A dead or cancelled step was queued again: the steps it cancelled wait for it
+        again, and the workflow runs again."""
+        workflow = _workflow(job.workflow_id)
+        if workflow is None:
+            return
+        below = descendants(workflow.edges, job.step_key)
+        ids = [s.job_id for s in workflow.steps if s.key in below]
+        self._move(
+            ids,
+            CANCELLED,
+            BLOCKED,
+            unset={"error": 1, "cancelled_by": 1, "finished_at": 1},
+            guard={"cancelled_by": job.id},
+        )
+        ended = _jobs().find(
+            {"_id": {"$in": workflow.job_ids()}, "state": {"$in": [DEAD, CANCELLED]}},
+            {"step_key": 1, "state": 1, "cancelled_by": 1},
+        )
+        for step in ended:
+            if step["_id"] != job.id and not step.get("cancelled_by"):
+                self.cascade(workflow.id, step["_id"], step.get("step_key"), step["state"])
+        Workflow._get_collection().update_one(
+            {"_id": workflow.id, "state": {"$ne": RUNNING}},
+            {"$set": {"state": RUNNING, "updated_at": utcnow()}, "$unset": {"finished_at": 1}},
+        )
+
+    def retry_problem(self, job: Job) -> str | None:
+        """Why a step cannot be retried now (a step it is after has not succeeded)."""
+        if not job.after:
+            return None
+        waiting_for = [
+            p.get("step_key")
+            for p in _jobs().find(
+                {"_id": {"$in": list(job.after)}, "state": {"$ne": SUCCEEDED}}, {"step_key": 1}
+            )
+        ]
+        if not waiting_for:
+            return None
+        return (
+            f"step '{job.step_key}' is after {', '.join(map(repr, waiting_for))}, which "
+            "has not succeeded; retry that step instead and this one follows"
+        )
+
+    # -- the workflow ----------------------------------------------------------------------
+
+    def settle(self, workflow_id: ObjectId) -> str | None:
+        """Record the workflow's end if every step has ended; its new state, or None."""
+        workflow = Workflow._get_collection().find_one(
+            {"_id": workflow_id, "state": RUNNING}, {"steps.job_id": 1, "name": 1}
+        )
+        if workflow is None:
+            return None
+        ids = [s["job_id"] for s in workflow.get("steps", [])]
+        if _jobs().find_one({"_id": {"$in": ids}, "state": {"$nin": list(FINAL)}}, {"_id": 1}):
+            return None
+        states = {s["state"] for s in _jobs().find({"_id": {"$in": ids}}, {"state": 1})}
+        if DEAD in states:
+            state = FAILED
+        elif CANCELLED in states:
+            state = WORKFLOW_CANCELLED
+        else:
+            state = WORKFLOW_SUCCEEDED
+        return state if self.finish_workflow(workflow_id, workflow.get("name"), state) else None
+
+    def finish_workflow(self, workflow_id: ObjectId, name: str | None, state: str) -> bool:
+        """Move a running workflow to `state` and announce it; False if it was not running."""
+        now = utcnow()
+        done = Workflow._get_collection().update_one(
+            {"_id": workflow_id, "state": RUNNING},
+            {"$set": {"state": state, "finished_at": now, "updated_at": now}},
+        )
+        if not done.modified_count:
+            return False
+        self.transitions.host.emit(
+            {
+                "kind": WORKFLOW_FINISHED,
+                "workflow_id": str(workflow_id),
+                "workflow_name": name,
+                "state": state,
+                "at": now,
+            }
+        )
+        return True
+
+    # -- the reconciler --------------------------------------------------------------------
+
+    def repair(self) -> int:
+        """Release or cancel blocked steps whose parents have all ended (their release or
+        cancel was lost with a worker), and settle workflows left running; how many steps
+        it moved."""
+        blocked = list(_jobs().find({"state": BLOCKED}, {"after": 1}).limit(REPAIR_BATCH))
+        parent_ids = list({p for step in blocked for p in step.get("after") or []})
+        unfinished = {
+            p["_id"]: p
+            for p in _jobs().find(
+                {"_id": {"$in": parent_ids}, "state": {"$ne": SUCCEEDED}},
+                {"state": 1, "step_key": 1, "workflow_id": 1, "cancelled_by": 1},
+            )
+        }
+        ready = [s["_id"] for s in blocked if not set(s.get("after") or []) & set(unfinished)]
+        moved = self.release(ready)
+        for parent in unfinished.values():
+            if parent["state"] in (DEAD, CANCELLED):
+                moved += self.cascade(
+                    parent["workflow_id"], parent["_id"], parent.get("step_key"), parent["state"]
+                )
+        for workflow in Workflow._get_collection().find({"state": RUNNING}, {"_id": 1}):
+            self.settle(workflow["_id"])
+        return moved
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _move(
+        self,
+        ids: list[ObjectId],
+        before: str,
+        after: str,
+        fields: dict[str, Any] | None = None,
+        *,
+        unset: dict[str, Any] | None = None,
+        guard: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Move the jobs among `ids` that are in state `before` to `after`, in one guarded
+        update; the jobs this call moved (those carrying its token), counted and announced."""
+        if not ids:
+            return []
+        token = ObjectId()
+        change: dict[str, Any] = {
+            "$set": {"state": after, "updated_at": utcnow(), "moved_by": token, **(fields or {})}
+        }
+        if unset:
+            change["$unset"] = unset
+        _jobs().update_many({"_id": {"$in": list(ids)}, "state": before, **(guard or {})}, change)
+        moved = list(_jobs().find({"_id": {"$in": list(ids)}, "moved_by": token}, MOVED_FIELDS))
+        kind = {QUEUED: "queued", CANCELLED: "cancelled"}.get(after)
+        for job in moved:
+            self.transitions.stats.moved(job["type"], before, after)
+            if kind:
+                self.transitions.host.emit(
+                    job_event(kind, job["_id"], job["type"], job.get("attempt_count", 0))
+                )
+        return moved
+
+    def _enqueue(self, jobs: list[dict[str, Any]]) -> None:
+        """Send released steps to their queues; one the queue refused is queued in
+        MongoDB with no message, and the reconciler sends it."""
+        queue = getattr(self.transitions.host.jobs, "queue", None)
+        if queue is None or not jobs:
+            return
+        by_queue: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for job in jobs:
+            by_queue[job.get("queue", "default")].append((str(job["_id"]), job.get("priority", 0)))
+        for name, messages in by_queue.items():
+            try:
+                queue.enqueue_many(name, messages)
+            except Exception as exc:  # noqa: BLE001 - the reconciler re-enqueues them
+                log.warning("released steps not enqueued (%s); the reconciler will", exc)
+
+
+def _workflow(workflow_id: ObjectId) -> Workflow | None:
+    return Workflow.objects(id=workflow_id).only("id", "steps").first()
