@@ -12,7 +12,7 @@ from jobplatform.auth.login import log_in
 from jobplatform.auth.ratelimit import Limited, LimitStoreDown
 from jobplatform.auth.sessions import open_session, revoke_session, rotate
 from jobplatform.auth.tokens import issue_access_token
-from jobplatform.auth.users import LoginFailed, User
+from jobplatform.auth.users import LoginFailed, active_user
 from jobplatform.services import Services
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -89,9 +89,7 @@ async def refresh(body: RefreshRequest, svc: Services = Depends(services)) -> To
             401, "refresh token is unknown, already used, revoked or expired; log in again"
         )
     session, refresh_token = rotated
-    user = await run_in_threadpool(
-        lambda: User.objects(username=session.username, disabled=False).first()
-    )
+    user = await run_in_threadpool(active_user, session.username)
     if user is None:
         raise ApiError(401, "user is disabled or no longer exists")
     return _tokens(svc, user.username, user.role, str(session.id), refresh_token)

@@ -17,7 +17,7 @@ from jobplatform.api.deps import Principal, current_user, operator, services
 from jobplatform.api.errors import ApiError
 from jobplatform.jobs.cleaning import CLEANABLE, MAX_AGE_SECONDS, clean_filter, clean_finished
 from jobplatform.jobs.models import STATES
-from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter, find_jobs
+from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter
 from jobplatform.jobs.service import MAX_DELAY_SECONDS, MAX_PRIORITY, MIN_PRIORITY
 from jobplatform.services import Services
 
@@ -243,7 +243,7 @@ async def list_jobs(
         loop = asyncio.get_running_loop()
         async with _list_slots.setdefault(loop, asyncio.Semaphore(MAX_LIST_QUERIES)):
             page = await run_in_threadpool(
-                find_jobs,
+                svc.jobs.page,
                 job_filter,
                 order=order,
                 limit=limit,

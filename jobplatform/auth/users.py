@@ -135,6 +135,11 @@ def check_password_strength(password: str) -> None:
         raise WeakPassword(f"password is too short; use at least {MIN_PASSWORD_LENGTH} characters")
 
 
+def active_user(username: str) -> User | None:
+    """The user named `username` if it exists and is not disabled."""
+    return User.objects(username=normalize_username(username), disabled=False).first()
+
+
 def get_user(username: str) -> User:
     user = _find_user(username)
     if user is None:

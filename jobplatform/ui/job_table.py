@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from nicegui import ui
 
 from jobplatform.jobs.models import Job
-from jobplatform.jobs.query import JobFilter, JobPage, find_jobs
+from jobplatform.jobs.query import JobFilter, JobPage
 from jobplatform.services import Services
 from jobplatform.ui import blocking
 
@@ -122,7 +122,7 @@ class JobTable:
     async def load(self, job_filter: JobFilter, order: str, force: bool = False) -> None:
         """Read the current page; redraw its rows if a job changed (or when forced)."""
         result = await blocking.call(
-            find_jobs,
+            self.services.jobs.page,
             job_filter,
             order=order,
             limit=PAGE_SIZE,
