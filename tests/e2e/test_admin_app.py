@@ -9,35 +9,18 @@ subjects while the test tells it to. Screenshots go to tests/e2e/screenshots/.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from jobplatform.devservices import free_port
-from tests.conftest import ADMIN_PASSWORD, SmtpRecorder, start_web, start_worker, stop
-
-SCREENSHOTS = Path(__file__).parent / "screenshots"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1440,900",
-]
+from tests.conftest import SmtpRecorder, start_web, start_worker, stop
+from tests.e2e.browser import SCREENSHOTS, chromium, field, log_in, panel_state, wait_for
 
 
 class Rejecting(SmtpRecorder):
@@ -88,46 +71,8 @@ def app_url(smtp, platform_env, private_redis, tmp_path_factory) -> Iterator[str
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory) -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
-    service = Service(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
-    driver = webdriver.Chrome(options=options, service=service)
-    SCREENSHOTS.mkdir(exist_ok=True)
-    yield driver
-    driver.quit()
-
-
-def wait_for(driver: WebDriver, xpath: str, timeout: float = 30):
-    return WebDriverWait(driver, timeout).until(
-        ec.visibility_of_element_located((By.XPATH, xpath)),
-        message=f"nothing visible matches {xpath}",
-    )
-
-
-def field(driver: WebDriver, label: str):
-    return wait_for(
-        driver,
-        f"//label[.//*[normalize-space()='{label}']]//input"
-        f" | //label[.//*[normalize-space()='{label}']]//textarea",
-    )
-
-
-def panel_state(state: str) -> str:
-    return (
-        f"//*[contains(@class,'detail-panel')]//*[contains(@class,'q-badge')]"
-        f"[normalize-space()='{state}']"
-    )
-
-
-def log_in(driver: WebDriver, url: str) -> None:
-    driver.get(f"{url}/login")
-    field(driver, "Username").send_keys("admin")
-    field(driver, "Password").send_keys(ADMIN_PASSWORD)
-    wait_for(driver, "//button[contains(normalize-space(), 'Log in')]").click()
-    wait_for(driver, "//*[normalize-space()='Attempts per minute, last hour']")
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
+        yield driver
 
 
 def submit_email(driver: WebDriver, url: str, subject: str, screenshot: str | None = None) -> str:
