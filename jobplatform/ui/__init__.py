@@ -32,6 +32,7 @@ def mount(app: FastAPI, services: Services) -> None:
         users,
         webhooks,
         workers,
+        workflows,
     )
 
     Storage.path = (services.settings.data_dir / "nicegui").resolve()
@@ -41,6 +42,7 @@ def mount(app: FastAPI, services: Services) -> None:
     for page in pages:
         page.register(services)
     webhooks.register(services)
+    workflows.register(services)
     ui.run_with(
         app,
         title="jobplatform",

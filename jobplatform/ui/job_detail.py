@@ -133,6 +133,8 @@ class JobDetail:
                     "dense flat round"
                 ).tooltip("Close")
             ui.label(str(job.id)).classes("font-mono text-xs opacity-70").mark("detail-id")
+            if job.workflow_id:
+                ui.link(f"step '{job.step_key}' of a workflow", f"/workflows/{job.workflow_id}")
             with ui.grid(columns=2).classes("gap-x-4 gap-y-0 text-xs"):
                 for key in (
                     "queue",

@@ -25,6 +25,7 @@ NAVIGATION = [
     ("Dashboard", "/", "dashboard", None),
     ("Jobs", "/jobs", "work_history", None),
     ("New job", "/jobs/new", "add_circle", None),
+    ("Workflows", "/workflows", "account_tree", None),
     ("Schedules", "/schedules", "schedule", None),
     ("Queues", "/queues", "view_list", None),
     ("Plugins", "/plugins", "extension", None),
