@@ -199,14 +199,18 @@ class StepTransitions:
         )
         if not done.modified_count:
             return False
+        # shaped as a job event (the observers read job_id, job_type and attempt), with
+        # the workflow's id as job_id
         self.transitions.host.emit(
-            {
-                "kind": WORKFLOW_FINISHED,
-                "workflow_id": str(workflow_id),
-                "workflow_name": name,
-                "state": state,
-                "at": now,
-            }
+            job_event(
+                WORKFLOW_FINISHED,
+                workflow_id,
+                "workflow",
+                0,
+                workflow_id=str(workflow_id),
+                workflow_name=name,
+                state=state,
+            )
         )
         return True
 
