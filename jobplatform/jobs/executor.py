@@ -10,6 +10,10 @@ job's timeout. Every outcome is guarded, so a worker that lost its job cannot ov
 newer history. A write that fails because MongoDB is unreachable is tried again until
 the lease would run out; the Huey message counts as handled only once the outcome is
 stored.
+
+A job type with a rate or concurrency limit is admitted first (jobs/limits.py): a refused
+job's message goes back on its queue for a moment and the job stays as it is; an admitted
+attempt's concurrency slot is renewed with its lease and released when it ends.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pymongo.errors import ConnectionFailure
 
 from jobplatform.jobs.batching import GroupReader, WriteFailed
 from jobplatform.jobs.events import job_event
+from jobplatform.jobs.limits import JobLimits, Slot
 from jobplatform.jobs.models import (
     CANCELLED,
     DEAD,
@@ -68,6 +73,7 @@ class Executor:
         worker_id: str,
         lease_seconds: float = 30.0,
         record_running_after: float = 1.0,
+        limits: JobLimits | None = None,
     ):
         self.transitions = transitions
         self.reader = GroupReader(Job._get_collection, RUN_FIELDS)
@@ -78,18 +84,46 @@ class Executor:
         self.record_running_after = record_running_after
         self.running: dict[str, Run] = {}
         self.contexts: dict[str, JobContext] = {}
+        # without limits given, none are checked (an executor of a test's own)
+        self.limits = limits or JobLimits(transitions.host, None, lease_seconds)
+        self.slots: dict[str, Slot] = {}  # job id -> the concurrency slot its attempt holds
         self.stopping = threading.Event()  # set on shutdown: take no new jobs
 
-    def __call__(self, job_id: str, requeued: bool = False, eta: datetime | None = None) -> None:
+    def __call__(
+        self,
+        job_id: str,
+        requeued: bool = False,
+        eta: datetime | None = None,
+        held_back: dict[str, Any] | None = None,
+    ) -> None:
+        """Run the job a message names, unless it is no longer waiting or the message is
+        stale; raises `HeldBack` if its type's limits refuse it now (see jobs/limits.py)."""
         if self.stopping.is_set():
             self._hand_back(job_id)
             return
-        job = self.reader.find({"_id": ObjectId(job_id), "state": {"$in": list(WAITING)}})
-        if job is None:
-            return  # cancelled, finished, or run by another delivery: nothing to do
-        if stale(eta, job.get("run_at")):
-            return  # a message for a time the job no longer has (run now, retried since)
-        run = Run(job=job, worker=self.worker_id, started_at=utcnow(), requeued=requeued)
+        # a message held back before names its type: its limits are asked before the read
+        slot = (
+            self.limits.admit(held_back["type"], job_id, held_back["times"]) if held_back else None
+        )
+        try:
+            job = self.reader.find({"_id": ObjectId(job_id), "state": {"$in": list(WAITING)}})
+            if job is None:
+                return  # cancelled, finished, or run by another delivery: nothing to do
+            if stale(eta, job.get("run_at")):
+                return  # a message for a time the job no longer has (run now, retried since)
+            if not held_back:
+                slot = self.limits.admit(job["type"], job_id)
+            if slot is not None:
+                self.slots[job_id] = slot
+            self._attempt_job(job_id, job, requeued, slot.admitted_at if slot else utcnow())
+        finally:
+            self.slots.pop(job_id, None)
+            self.limits.release(slot)  # however the attempt ended
+
+    def _attempt_job(
+        self, job_id: str, job: dict[str, Any], requeued: bool, started_at: datetime
+    ) -> None:
+        run = Run(job=job, worker=self.worker_id, started_at=started_at, requeued=requeued)
         clock = time.monotonic()
         self.host.emit(job_event("started", job_id, run.type, run.number))
         try:
@@ -170,6 +204,7 @@ class Executor:
     def _hold(self, run: Run, ctx: JobContext) -> bool:
         """Claim the attempt, or renew its lease; notice a cancel request. False if the
         job is no longer this attempt's."""
+        self.limits.renew(self.slots.get(ctx.job_id))
         version, report = run.report.pending()
         try:
             if not run.claimed:
@@ -338,5 +373,6 @@ class Executor:
             return False
         if ctx is not None:
             ctx.cancel_event.set()
+        self.limits.release(self.slots.pop(job_id, None))
         self.queue.enqueue(run.job["queue"], job_id, priority=run.job["priority"])
         return True

@@ -7,6 +7,11 @@ under the data directory does (one machine, no set-up). Both honour message prio
 A message scheduled for later keeps its eta; once the job it names has another time (it
 was run now, or failed again and was given a later retry), the message is stale and the
 executor drops it (`stale`): the job's own message runs it.
+
+A message taken and not run goes back on its queue by `put_back`: as it was (a message
+taken as its queue is paused), or for later (one its job type's limits hold back, see
+jobs/limits.py: it then also carries `held_back`, its job type, its own eta and how often it
+was held, so that the next delivery asks the limits before reading the job).
 """
 
 from __future__ import annotations
@@ -24,6 +29,17 @@ from jobplatform.config import Settings
 TASK_NAME = "run_job"
 
 
+class HeldBack(Exception):
+    """Raised by `execute`: the message's job may not start yet; put the message back for
+    `delay` seconds, marked as held back by `job_type`'s limits for the `times`-th time."""
+
+    def __init__(self, job_type: str, delay: float, times: int):
+        super().__init__(f"held back by the limits of {job_type} for {delay:.2f}s")
+        self.job_type = job_type
+        self.delay = delay
+        self.times = times
+
+
 def stale(eta: datetime | None, run_at: datetime | None) -> bool:
     """Whether a message scheduled for `eta` is no longer the one of a job due at `run_at`:
     `enqueue` gives a message the job's time rounded up to the second, so a message of
@@ -36,10 +52,11 @@ def stale(eta: datetime | None, run_at: datetime | None) -> bool:
 class JobQueue:
     """Creates the Huey instance of each named queue and puts job ids on them.
 
-    `execute(job_id, requeued, eta)` is what a worker runs for each message; processes
-    that only enqueue (the web process) leave it None. A worker passes `held(queue, wait)`,
-    true while the queue is paused (`PauseWatch.holds`): its consumers then take nothing
-    from that queue, and its messages stay on it untouched.
+    `execute(job_id, requeued, eta, held_back)` is what a worker runs for each message (it
+    may raise `HeldBack`); processes that only enqueue (the web process) leave it None.
+    A worker passes `held(queue, wait)`, true while the queue is paused
+    (`PauseWatch.holds`): its consumers then take nothing from that queue, and its
+    messages stay on it untouched.
     """
 
     def __init__(
@@ -61,10 +78,20 @@ class JobQueue:
             huey = self._make_huey(f"jobplatform.{queue}")
             execute = self._execute
 
-            def run_job(job_id: str, requeued: bool = False, task=None) -> None:
+            def run_job(
+                job_id: str, requeued: bool = False, held_back: dict | None = None, task=None
+            ) -> None:
                 if execute is None:
                     raise RuntimeError("this process only enqueues jobs; run a worker")
-                execute(job_id, requeued, task.eta if task is not None else None)
+                # a message held back keeps its own eta: its schedule's is the time it returns
+                eta = held_back["eta"] if held_back else task.eta if task is not None else None
+                try:
+                    execute(job_id, requeued, eta, held_back)
+                except HeldBack as back:
+                    mark = {"type": back.job_type, "eta": eta, "times": back.times}
+                    task.kwargs["held_back"] = mark
+                    later = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=back.delay)
+                    put_back(huey, task, later)
 
             task = huey.task(name=TASK_NAME, context=True)(run_job)
             if self._held is not None:
@@ -159,8 +186,19 @@ def _unless_held(huey: Huey, queue: str, held: Callable[..., bool]) -> Callable:
             return None
         task = dequeue()
         if task is not None and held(queue, 0):
-            huey.enqueue(task)
+            put_back(huey, task)
             return None
         return task
 
     return dequeue_unless_held
+
+
+def put_back(huey: Huey, task, eta: datetime | None = None) -> None:
+    """Put a message taken from `huey`'s queue back on it: as it was, or (`eta`, naive UTC)
+    in the queue's schedule, from which the consumers' scheduler returns it once due (it
+    reads the schedule once a second). Its priority and id are kept."""
+    if eta is None:
+        huey.enqueue(task)
+        return
+    task.eta = eta
+    huey.add_schedule(task)

@@ -25,6 +25,7 @@ from jobplatform.config import Settings
 from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.executor import Executor
 from jobplatform.jobs.heartbeat import Heartbeat
+from jobplatform.jobs.limits import JobLimits
 from jobplatform.jobs.models import Job
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.queue_controls import PauseWatch
@@ -72,6 +73,7 @@ def run_worker(
         me,
         lease_seconds=settings.lease_seconds,
         record_running_after=record_running_after(settings),
+        limits=JobLimits.for_host(host, settings),
     )
     consumers = [
         Consumer(

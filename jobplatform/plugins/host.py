@@ -23,6 +23,7 @@ from jobplatform.plugins.jobtype import NAME_PATTERN, JobType
 from jobplatform.plugins.manifest import EMPTY, Manifest, ManifestError
 
 ENTRY_POINT_GROUP = "jobplatform.plugins"
+LIMIT_KEYS = {"rate_limit", "concurrency_limit"}  # overrides the host checks itself
 log = logging.getLogger(__name__)
 
 
@@ -196,6 +197,17 @@ class PluginHost:
             policy = job_type.retry.with_overrides(retry) if retry else job_type.retry
         except ValueError as exc:
             raise ManifestError(f"[job_types.{job_type.name}] retry: {exc}") from None
+        for key in sorted(LIMIT_KEYS & overrides.keys()):
+            value = overrides[key]
+            overrides[key] = None if value is False else value  # false lifts the limit
+            try:
+                replace(job_type, **{key: overrides[key]})
+            except ValueError as exc:
+                section = f"job_types.{job_type.name}"
+                raise ManifestError(
+                    f"{self.manifest.location(key, section)}: [{section}] {exc}; "
+                    "fix it in plugins.toml (or write false for no limit)"
+                ) from None
         return replace(job_type, retry=policy, **overrides)
 
     # -- use ---------------------------------------------------------------------------

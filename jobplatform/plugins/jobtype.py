@@ -1,4 +1,4 @@
-"""A job type (what a plugin registers) and its retry policy."""
+"""A job type (what a plugin registers), its retry policy and its limits."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}\Z")
+RATE_PATTERN = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*([smh])\s*\Z")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
+MAX_RATE_COUNT = 100_000  # starts kept for a period: a longer period needs a smaller count
+MAX_RATE_PERIOD = 86_400.0
+MAX_CONCURRENCY = 10_000
 
 
 @dataclass(frozen=True)
@@ -50,12 +55,59 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """At most `count` starts in any `per_seconds`, across all workers: what a job type's
+    `rate_limit` text says ("10/s", "100/m", "1000/h", "5/2s": COUNT/PERIOD, the period a
+    unit s, m or h with an optional number of them before it)."""
+
+    count: int
+    per_seconds: float
+
+    @classmethod
+    def parse(cls, text: Any) -> RateLimit:
+        """The rate limit `text` states; a ValueError saying what is wrong otherwise."""
+        match = RATE_PATTERN.match(text) if isinstance(text, str) else None
+        if match is None:
+            raise ValueError(
+                f"{text!r} is not COUNT/PERIOD; write it as '10/s', '100/m', '1000/h' or "
+                "'5/2s' (5 starts in any 2 seconds)"
+            )
+        count, number, unit = int(match.group(1)), match.group(2), match.group(3)
+        per = float(number or 1) * UNIT_SECONDS[unit]
+        if not 1 <= count <= MAX_RATE_COUNT:
+            raise ValueError(f"{text!r}: the count must be from 1 to {MAX_RATE_COUNT:,}")
+        if not 0 < per <= MAX_RATE_PERIOD:
+            raise ValueError(f"{text!r}: the period must be longer than 0 and at most 24h")
+        return cls(count, per)
+
+    def __str__(self) -> str:
+        units = {1: "s", 60: "m", 3600: "h"}
+        unit = units.get(self.per_seconds)
+        return f"{self.count}/{unit}" if unit else f"{self.count}/{self.per_seconds:g}s"
+
+
+def check_concurrency_limit(value: Any) -> int | None:
+    """`value` if it is a fit concurrency limit (None: no limit); a ValueError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not a whole number; give how many may run at once")
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise ValueError(f"{value} is out of range; it must be from 1 to {MAX_CONCURRENCY:,}")
+    return value
+
+
+@dataclass(frozen=True)
 class JobType:
     """One kind of job: its processor, the shape of its data, and how it is run.
 
     `processor(ctx)` does the work and returns a JSON-serialisable result. `schema` is a
     cerberus schema for the job's data. `form_widgets` maps a data field to a callable that
     builds a NiceGUI input for it; `result_renderer(result)` draws a result in the admin app.
+
+    `rate_limit` ("10/s", see `RateLimit`) and `concurrency_limit` (at most that many
+    running at once) hold across all workers; a job they hold back waits, still queued,
+    without spending an attempt (jobs/limits.py). A bad value is a ValueError.
     """
 
     name: str
@@ -69,6 +121,26 @@ class JobType:
     priority: int = 0
     form_widgets: dict[str, Callable[..., Any]] = field(default_factory=dict)
     result_renderer: Callable[[Any], Any] | None = None
+    rate_limit: str | None = None
+    concurrency_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            RateLimit.parse(self.rate_limit) if self.rate_limit is not None else None
+        except ValueError as exc:
+            raise ValueError(f"rate_limit {exc}") from None
+        try:
+            check_concurrency_limit(self.concurrency_limit)
+        except ValueError as exc:
+            raise ValueError(f"concurrency_limit {exc}") from None
+
+    @property
+    def rate(self) -> RateLimit | None:
+        return None if self.rate_limit is None else RateLimit.parse(self.rate_limit)
+
+    @property
+    def limited(self) -> bool:
+        return self.rate_limit is not None or self.concurrency_limit is not None
 
     def describe(self) -> dict[str, Any]:
         """The public description served by the API and shown in the admin app."""
@@ -81,6 +153,8 @@ class JobType:
             "timeout": self.timeout,
             "queue": self.queue,
             "priority": self.priority,
+            "rate_limit": str(self.rate) if self.rate else None,
+            "concurrency_limit": self.concurrency_limit,
         }
 
 

@@ -12,6 +12,8 @@
     queue = "email"
     timeout = 60
     retry = { max_attempts = 5, initial_delay = 2 }
+    rate_limit = "10/s"               # at most 10 starts in any second, all workers
+    concurrency_limit = 4             # at most 4 running at once; false lifts a limit
 
 A file that is not valid TOML, or that names an unknown key, stops start-up with a
 `ManifestError` giving the file, the line and the fix.
@@ -41,6 +43,9 @@ JOB_TYPE_OVERRIDE = {
     "timeout": {"type": "number", "min": 0.001},
     "priority": {"type": "integer"},
     "retry": {"type": "dict", "schema": RETRY_KEYS},
+    # checked by the plugin host, which fails only that plugin on a bad value
+    "rate_limit": {},
+    "concurrency_limit": {},
 }
 MANIFEST_SCHEMA = {
     "plugins": {
