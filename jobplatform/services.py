@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from jobplatform.auth.ratelimit import RateLimiter, build_limiter
 from jobplatform.config import Settings
+from jobplatform.jobs.limit_store import LimitStore, build_limit_store
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.service import JobService
 from jobplatform.plugins.host import PluginHost, build_host
@@ -21,6 +22,7 @@ class Services:
     jobs: JobService
     jwt_secret: str
     limiter: RateLimiter
+    limit_store: LimitStore | None = None  # where the job types' limits are counted
 
 
 def load_host(settings: Settings) -> PluginHost:
@@ -42,4 +44,5 @@ def build_services(settings: Settings, host: PluginHost | None = None) -> Servic
         jobs=JobService(host, queue),
         jwt_secret=settings.resolved_jwt_secret(),
         limiter=build_limiter(settings),
+        limit_store=build_limit_store(settings),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from jobplatform.api.deps import Principal, current_user, services
+from jobplatform.jobs.limits import describe_limits
 from jobplatform.plugins.json_schema import job_data_schema
 from jobplatform.services import Services
 
@@ -20,10 +21,17 @@ def list_plugins(svc: Services = Depends(services), _: Principal = Depends(curre
 
 @router.get("/job-types")
 def list_job_types(svc: Services = Depends(services), _: Principal = Depends(current_user)) -> dict:
-    """Every job type on offer, with its plugin, data schema, retry policy, queue and timeout."""
+    """Every job type on offer, with its plugin, data schema, retry policy, queue, timeout,
+    its limits (`rate_limit`, `concurrency_limit`, null when it has none) and `slots_taken`:
+    its attempts running against the concurrency limit now, across all workers."""
+    limits = describe_limits(svc.host.job_types, svc.limit_store)
     return {
         "job_types": [
-            {**job_type.describe(), "plugin": svc.host.owner_of(name)}
+            {
+                **job_type.describe(),
+                "plugin": svc.host.owner_of(name),
+                "slots_taken": limits.get(name, {}).get("slots_taken"),
+            }
             for name, job_type in sorted(svc.host.job_types.items())
         ]
     }

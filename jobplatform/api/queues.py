@@ -15,6 +15,15 @@ from jobplatform.services import Services
 router = APIRouter(prefix="/api/queues", tags=["queues"])
 
 
+class QueueLimitOut(BaseModel):
+    job_type: str
+    rate_limit: str | None = Field(description="at most COUNT starts in any PERIOD: '10/s'")
+    concurrency_limit: int | None = Field(description="at most this many running at once")
+    slots_taken: int | None = Field(
+        description="running against the concurrency limit now, across all workers"
+    )
+
+
 class QueueOut(BaseModel):
     name: str
     job_types: list[str] = Field(description="the loaded job types that use the queue")
@@ -25,6 +34,9 @@ class QueueOut(BaseModel):
     paused: bool = Field(description="workers take nothing new from a paused queue")
     paused_by: str | None
     paused_at: str | None
+    limits: list[QueueLimitOut] = Field(
+        description="the rate and concurrency limits of the queue's job types that have any"
+    )
 
 
 class QueueList(BaseModel):
@@ -42,7 +54,7 @@ async def list_queues(
 ) -> dict:
     """Each queue a job type uses (and each paused one): its job types, its jobs by state
     (from the engine's counters) and whether it is paused."""
-    rows = await run_in_threadpool(QueueControls(svc.host).list)
+    rows = await run_in_threadpool(QueueControls(svc.host, svc.limit_store).list)
     return {"queues": [_out(row) for row in rows]}
 
 
@@ -52,7 +64,7 @@ async def pause(
 ) -> dict:
     """Workers take nothing new from the queue (within a second); running jobs finish.
     Holds across worker restarts. 404 for a queue no job type uses."""
-    row = await run_in_threadpool(QueueControls(svc.host).pause, name, user.actor)
+    row = await run_in_threadpool(QueueControls(svc.host, svc.limit_store).pause, name, user.actor)
     return _out(row)
 
 
@@ -61,5 +73,5 @@ async def resume(
     name: str, svc: Services = Depends(services), user: Principal = Depends(operator)
 ) -> dict:
     """Workers take the queue's jobs again (within a second)."""
-    row = await run_in_threadpool(QueueControls(svc.host).resume, name, user.actor)
+    row = await run_in_threadpool(QueueControls(svc.host, svc.limit_store).resume, name, user.actor)
     return _out(row)

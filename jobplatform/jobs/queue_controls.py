@@ -27,6 +27,8 @@ from typing import Any
 from mongoengine.connection import get_db
 
 from jobplatform.errors import NotFound
+from jobplatform.jobs.limit_store import LimitStore
+from jobplatform.jobs.limits import describe_limits
 from jobplatform.jobs.models import QUEUED, RETRYING, RUNNING, SCHEDULED, utcnow
 from jobplatform.jobs.stats import counts_by_type
 from jobplatform.plugins.host import PluginHost
@@ -47,8 +49,9 @@ def paused_queues() -> dict[str, dict[str, Any]]:
 class QueueControls:
     """The queues of the loaded job types: list them, pause and resume them."""
 
-    def __init__(self, host: PluginHost):
+    def __init__(self, host: PluginHost, limit_store: LimitStore | None = None):
         self.host = host
+        self.limit_store = limit_store  # to count the limited types' slots taken
 
     def job_types_by_queue(self) -> dict[str, list[str]]:
         by_queue: dict[str, list[str]] = {}
@@ -59,10 +62,12 @@ class QueueControls:
     def list(self) -> list[dict[str, Any]]:
         """Each queue a job type uses, and each paused one: its job types, its jobs
         queued (ready, taken in turn), scheduled, retrying and running (from the engine's
-        counters), and whether it is paused, by whom and since when."""
+        counters), whether it is paused, by whom and since when, and the limits of its
+        job types that have any (jobs/limits.py)."""
         by_queue = self.job_types_by_queue()
         paused = paused_queues()
         counts = counts_by_type()
+        limits = describe_limits(self.host.job_types, self.limit_store)
         rows = []
         for name in sorted(by_queue.keys() | paused.keys()):
             types = by_queue.get(name, [])
@@ -82,6 +87,7 @@ class QueueControls:
                     "paused": pause is not None,
                     "paused_by": pause["paused_by"] if pause else None,
                     "paused_at": pause["paused_at"] if pause else None,
+                    "limits": [limits[t] for t in types if t in limits],
                 }
             )
         return rows

@@ -1,9 +1,11 @@
-"""Plugins: each plugin with its version, status, load error, job types and retry policies."""
+"""Plugins: each plugin with its version, status, load error, job types, their retry
+policies and their rate and concurrency limits."""
 
 from __future__ import annotations
 
 from nicegui import ui
 
+from jobplatform.plugins.jobtype import JobType
 from jobplatform.services import Services
 from jobplatform.ui.session import require_login
 from jobplatform.ui.shell import frame
@@ -47,9 +49,19 @@ def register(services: Services) -> None:
                                 "retry": f"{retry.max_attempts} attempts, {retry.initial_delay:g}s "
                                 f"× {retry.backoff_factor:g}, max {retry.max_delay:g}s, "
                                 f"jitter {retry.jitter:g}",
+                                **_limits(job_type),
                             }
                         )
                     if rows:
                         ui.table(rows=rows, row_key="name").props("dense flat bordered").classes(
                             "w-full"
                         )
+
+
+def _limits(job_type: JobType) -> dict[str, str]:
+    """The type's limits as the table shows them: "5/s" (starts in any second), "2 at once"."""
+    concurrency = job_type.concurrency_limit
+    return {
+        "rate_limit": str(job_type.rate) if job_type.rate else "none",
+        "concurrency_limit": f"{concurrency} at once" if concurrency else "none",
+    }
