@@ -32,6 +32,8 @@ ADMIN_PASSWORD = "test-admin-password-0123456789"
 SERVICE_FIXTURES = frozenset({"redis_uri", "mongo_server", "smtp_server"})
 JWT_SECRET = "test-jwt-secret-" + "x" * 40
 REDIS_DATABASES = 64
+# what a worker prints once it serves its queues (a plain "ready" is also in "already")
+WORKER_READY = " ready: queues "
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -192,7 +194,7 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
     """Start a worker process; return it once it says it is ready."""
     process = spawn(["worker"], env, log)
     wait_until(
-        lambda: "ready" in log.read_text() or process.poll() is not None,
+        lambda: WORKER_READY in log.read_text() or process.poll() is not None,
         timeout=60,
         message="worker start",
     )

@@ -21,7 +21,7 @@ from jobplatform.jobs.models import FINAL, Job
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.service import JobService
 from jobplatform.services import load_host
-from tests.conftest import spawn, stop
+from tests.conftest import WORKER_READY, spawn, stop
 from tests.helpers import ROOT, wait_until
 
 QUICK = {
@@ -38,7 +38,7 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path, args: list[str]):
         self.log = log
         self.process = spawn(["worker", *args], env, log)
-        self.wait_for("ready", timeout=60)
+        self.wait_for(WORKER_READY, timeout=60)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -96,7 +96,7 @@ class Engine:
 
     def worker(self, *args: str, **env: str) -> WorkerProcess:
         """Start a worker serving the test queue (or as `args` say) and wait until ready."""
-        log = self.tmp / f"worker-{self.started}.log"  # never a stopped worker's "ready"
+        log = self.tmp / f"worker-{self.started}.log"  # never a stopped worker's ready line
         self.started += 1
         process = WorkerProcess({**self.env, **env}, log, list(args) or ["--queues", "tests"])
         self.workers.append(process)

@@ -90,7 +90,7 @@ def test_pausing_an_unknown_queue_is_404_and_changes_nothing(client):
         error = response.json()["error"]
         assert error["code"] == "not_found"
         assert "no job type uses a queue named 'no-such-queue'" in error["message"]
-        assert error["details"] == {"known": ["email"]}
+        assert error["details"] == {"known": ["email", "webhooks"]}  # sendEmail, webhook.deliver
     assert paused_documents() == []
 
 

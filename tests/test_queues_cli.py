@@ -55,7 +55,7 @@ def test_an_unknown_queue_is_refused_and_nothing_changes(env):
         assert (
             "no job type uses a queue named 'no-such-queue'; known queues: email" in refused.stderr
         )
-    assert set(listed(env)) == {"email"}
+    assert set(listed(env)) == {"email", "webhooks"}
     assert not listed(env)["email"]["paused"]
     missing = queues(env)
     assert missing.returncode == 2 and "list,pause,resume" in missing.stderr

@@ -49,6 +49,9 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
 
     def start(self) -> Heartbeat:
+        """Report now, so a worker is live by the time it says it is ready; then every
+        `every` seconds from a thread."""
+        self._beat_or_warn()
         self._thread.start()
         return self
 
@@ -77,13 +80,14 @@ class Heartbeat:
             log.warning("could not remove worker %s from the registry: %s", self.worker_id, exc)
 
     def _run(self) -> None:
-        while True:
-            try:
-                self.beat()
-            except Exception as exc:  # noqa: BLE001 - MongoDB may be back at the next beat
-                log.warning("heartbeat failed: %s", exc)
-            if self._stop.wait(self.every):
-                return
+        while not self._stop.wait(self.every):
+            self._beat_or_warn()
+
+    def _beat_or_warn(self) -> None:
+        try:
+            self.beat()
+        except Exception as exc:  # noqa: BLE001 - MongoDB may be back at the next beat
+            log.warning("heartbeat failed: %s", exc)
 
 
 def live_workers(heartbeat_seconds: float, now: datetime | None = None) -> list[dict[str, Any]]:
