@@ -30,7 +30,6 @@ from jobplatform.jobs.models import (
     utcnow,
 )
 from jobplatform.jobs.query import JobFilter, JobPage, find_jobs
-from jobplatform.jobs.query import JobFilter, JobPage, find_jobs
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.transitions import JobTransitions
@@ -280,11 +279,6 @@ class JobService:
 
     def get(self, job_id: str) -> Job:
         return find_job(job_id)
-
-    def page(self, job_filter: JobFilter, **options: Any) -> JobPage:
-        """A page of jobs, as `jobs.query.find_jobs` reads it (order, limit, cursor,
-        count_budget_ms)."""
-        return find_jobs(job_filter, **options)
 
     def page(self, job_filter: JobFilter, **options: Any) -> JobPage:
         """A page of jobs, as `jobs.query.find_jobs` reads it (order, limit, cursor,
