@@ -20,8 +20,8 @@ from redis import Redis
 from jobplatform import db
 from jobplatform.config import load_settings
 from jobplatform.devservices import FerretDB, RedisServer
+from jobplatform.jobs.errors import QueueUnavailable
 from jobplatform.jobs.models import Job
-from jobplatform.jobs.service import QueueUnavailable
 from tests import helpers
 from tests.engine_harness import Engine, reload, wait_final
 from tests.helpers import wait_until

@@ -17,10 +17,11 @@ from redis import Redis
 
 from jobplatform import db
 from jobplatform.config import load_settings
+from jobplatform.jobs.errors import InvalidTransition
 from jobplatform.jobs.models import Job, utcnow
 from jobplatform.jobs.queue import JobQueue, stale
 from jobplatform.jobs.queue_controls import QueueControls, UnknownQueue
-from jobplatform.jobs.service import InvalidTransition, JobService
+from jobplatform.jobs.service import JobService
 from jobplatform.services import load_host
 from tests.engine_harness import Engine, WorkerProcess, reload, wait_final
 from tests.helpers import wait_until

@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from jobplatform.jobs.service import InvalidJobData
+from jobplatform.jobs.errors import InvalidJobData
 from tests.engine_harness import private_engine, reload, wait_final
 from tests.plugins.testjobs import FAST_RETRIES
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from jobplatform.jobs.errors import InvalidTransition
 from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.jobs.models import Job
-from jobplatform.jobs.service import InvalidTransition
 from jobplatform.jobs.stats import read_stats
 from tests.engine_harness import Engine, private_engine, reload, wait_final
 from tests.helpers import wait_until

@@ -20,7 +20,7 @@ import referencing
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-from jobplatform.jobs.service import InvalidJobData
+from jobplatform.jobs.errors import InvalidJobData
 from tests.api_app import app_client, bearer, login, new_user
 from tests.conftest import ADMIN_PASSWORD, ROOT
 from tests.plugins.schema_rules import NAMED, RULES

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jobplatform.jobs.data_rules import MAX_DEPTH
+from jobplatform.jobs.errors import InvalidJobData
 from jobplatform.jobs.models import Job
-from jobplatform.jobs.service import InvalidJobData
 from tests.api_app import app_client, bearer, login
 from tests.conftest import ADMIN_PASSWORD
 

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from redis import Redis
 
 from jobplatform.config import load_settings
+from jobplatform.jobs.errors import InvalidSubmission
 from jobplatform.jobs.models import Job
-from jobplatform.jobs.service import InvalidSubmission
 from jobplatform.web import create_app
 from tests.conftest import ADMIN_PASSWORD, ROOT
 

@@ -18,7 +18,7 @@ from jobplatform.api.errors import ApiError
 from jobplatform.jobs.cleaning import CLEANABLE, MAX_AGE_SECONDS, clean_filter, clean_finished
 from jobplatform.jobs.models import STATES
 from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter
-from jobplatform.jobs.service import MAX_DELAY_SECONDS, MAX_PRIORITY, MIN_PRIORITY
+from jobplatform.jobs.submission_options import MAX_DELAY_SECONDS, MAX_PRIORITY, MIN_PRIORITY
 from jobplatform.services import Services
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from jobplatform.api.deps import Principal, current_user, operator, services
 from jobplatform.api.errors import ApiError
 from jobplatform.jobs.query import InvalidCursor
-from jobplatform.jobs.service import MAX_PRIORITY, MIN_PRIORITY
+from jobplatform.jobs.submission_options import MAX_PRIORITY, MIN_PRIORITY
 from jobplatform.jobs.workflow_models import WORKFLOW_STATES
 from jobplatform.jobs.workflows import (
     MAX_STEPS,

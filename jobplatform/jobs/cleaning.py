@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jobplatform.jobs.batching import MAX_BATCH
+from jobplatform.jobs.errors import InvalidJobData
 from jobplatform.jobs.models import FINAL, STATES, Job, utcnow
-from jobplatform.jobs.service import InvalidJobData
 from jobplatform.jobs.stats import StatsRecorder
 
 CLEANABLE = FINAL  # the states whose jobs may be deleted

@@ -43,7 +43,8 @@ from jobplatform.jobs.models import (
     utcnow,
 )
 from jobplatform.jobs.queue import JobQueue, stale
-from jobplatform.jobs.transitions import JobTransitions, Run
+from jobplatform.jobs.run import Run
+from jobplatform.jobs.transitions import JobTransitions
 from jobplatform.plugins.context import JobContext, PermanentError
 from jobplatform.plugins.host import UnknownJobType
 from jobplatform.plugins.jobtype import RetryPolicy

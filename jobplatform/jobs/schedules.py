@@ -28,6 +28,13 @@ from weakref import WeakKeyDictionary
 from mongoengine.errors import NotUniqueError
 
 from jobplatform.ids import parse_object_id
+from jobplatform.jobs.errors import (
+    InvalidJobData,
+    InvalidSubmission,
+    InvalidTransition,
+    JobError,
+    JobNotFound,
+)
 from jobplatform.jobs.models import Job, utcnow
 from jobplatform.jobs.schedule_model import Schedule
 from jobplatform.jobs.schedule_times import (
@@ -37,16 +44,8 @@ from jobplatform.jobs.schedule_times import (
     next_slot,
     slot_key,
 )
-from jobplatform.jobs.service import (
-    InvalidJobData,
-    InvalidSubmission,
-    InvalidTransition,
-    JobError,
-    JobNotFound,
-    JobService,
-    _job_limits,
-    priority_problem,
-)
+from jobplatform.jobs.service import JobService
+from jobplatform.jobs.submission_options import job_limits, priority_problem
 from jobplatform.plugins.host import UnknownJobType
 
 if TYPE_CHECKING:
@@ -246,7 +245,7 @@ class ScheduleService:
                 return
             max_attempts = int(max_attempts)
         try:
-            _job_limits(job_type, max_attempts, timeout)  # the rule submissions follow
+            job_limits(job_type, max_attempts, timeout)  # the rule submissions follow
         except InvalidSubmission as exc:
             problems.update(exc.details)
             return

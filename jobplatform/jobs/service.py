@@ -7,7 +7,6 @@ validation, allowed transitions) lives in one place.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,10 +14,17 @@ from typing import Any
 from bson import ObjectId
 from cerberus import Validator
 
-from jobplatform.errors import Conflict, InvalidInput, NotFound, PlatformError, Unavailable
 from jobplatform.ids import parse_object_id
 from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.data_rules import DataValidator, data_problems
+from jobplatform.jobs.errors import (
+    InvalidJobData,
+    InvalidSubmission,
+    InvalidTransition,
+    JobError,
+    JobNotFound,
+    QueueUnavailable,
+)
 from jobplatform.jobs.models import (
     CANCELLED,
     DEAD,
@@ -32,6 +38,7 @@ from jobplatform.jobs.models import (
 from jobplatform.jobs.query import JobFilter, JobPage, find_jobs
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.stats import StatsRecorder
+from jobplatform.jobs.submission_options import job_limits
 from jobplatform.jobs.transitions import JobTransitions
 from jobplatform.plugins.host import PluginHost, UnknownJobType
 from jobplatform.plugins.jobtype import JobType
@@ -39,35 +46,9 @@ from jobplatform.plugins.jobtype import JobType
 log = logging.getLogger(__name__)
 BULK_RETRY_LIMIT = 10_000
 RUNNABLE_NOW = (SCHEDULED, RETRYING)  # the states `run_now` takes
-MIN_PRIORITY, MAX_PRIORITY = -100, 100
-MAX_DELAY_SECONDS = 365 * 86400
 # A job submitted without an idempotency key gets "job:<its id>", a key no caller may
 # give, so a caller's key can never name (and capture) another caller's job.
 OWN_KEY_PREFIX = "job:"
-
-
-class JobError(PlatformError):
-    """A request about jobs that cannot be done."""
-
-
-class InvalidJobData(JobError, InvalidInput):
-    pass
-
-
-class InvalidSubmission(InvalidJobData):
-    """A submission's own fields are wrong (not its data's); `details` names those fields."""
-
-
-class JobNotFound(JobError, NotFound):
-    pass
-
-
-class InvalidTransition(JobError, Conflict):
-    pass
-
-
-class QueueUnavailable(JobError, Unavailable):
-    pass
 
 
 def find_job(job_id: str) -> Job:
@@ -188,7 +169,7 @@ class JobService:
     ) -> dict[str, Any]:
         job_type = self.host.job_type(name)
         document = self.validate(name, data)
-        limits = _job_limits(job_type, max_attempts, timeout, priority, delay)
+        limits = job_limits(job_type, max_attempts, timeout, priority, delay)
         if idempotency_key and idempotency_key.startswith(OWN_KEY_PREFIX):
             raise InvalidSubmission(
                 "the idempotency key uses the platform's own prefix",
@@ -384,58 +365,6 @@ class JobService:
         if job.state not in FINAL:
             raise InvalidTransition("job is running; it was asked to stop, delete it once it has")
         self.transitions.remove(job)
-
-
-def priority_problem(priority: Any) -> str | None:
-    """Why `priority` cannot be a job's priority, or None (None itself: the type's)."""
-    if priority is None or (
-        isinstance(priority, int)
-        and not isinstance(priority, bool)
-        and MIN_PRIORITY <= priority <= MAX_PRIORITY
-    ):
-        return None
-    return f"must be a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}"
-
-
-def _delay_problem(delay: Any) -> str | None:
-    if delay is None or (
-        isinstance(delay, int | float)
-        and not isinstance(delay, bool)
-        and math.isfinite(delay)
-        and 0 <= delay <= MAX_DELAY_SECONDS
-    ):
-        return None
-    return f"must be from 0 to {MAX_DELAY_SECONDS:,} seconds (a year)"
-
-
-def _job_limits(
-    job_type: JobType,
-    max_attempts: int | None,
-    timeout: float | None,
-    priority: int | None = None,
-    delay: float | None = None,
-) -> dict[str, Any]:
-    """The job's attempts and timeout: the type's, or lower ones asked for at submission;
-    and the priority and delay asked for, within the platform's bounds."""
-    problems: dict[str, list[str]] = {}
-    bounds = {"priority": priority_problem(priority), "delay": _delay_problem(delay)}
-    for field, problem in bounds.items():
-        if problem:
-            problems[field] = [problem]
-    allowed = job_type.retry.max_attempts
-    if max_attempts is not None and not 1 <= max_attempts <= allowed:
-        problems["max_attempts"] = [
-            f"must be between 1 and {allowed}, the most that job type '{job_type.name}' allows"
-        ]
-    if timeout is not None and (timeout <= 0 or (job_type.timeout and timeout > job_type.timeout)):
-        most = f" and at most {job_type.timeout:g}" if job_type.timeout else ""
-        problems["timeout"] = [f"must be above 0{most} seconds for job type '{job_type.name}'"]
-    if problems:
-        raise InvalidSubmission("the job asks for more than its type allows", problems)
-    return {
-        "max_attempts": max_attempts or allowed,
-        "timeout": timeout if timeout is not None else job_type.timeout,
-    }
 
 
 def _same_type(existing: Job, name: str) -> Job:

@@ -75,22 +75,7 @@ def run_worker(
         record_running_after=record_running_after(settings),
         limits=JobLimits.for_host(host, settings),
     )
-    consumers = [
-        Consumer(
-            queue.huey(name),
-            workers=threads,
-            worker_type="thread",
-            periodic=False,
-            initial_delay=0.05,
-            backoff=1.5,
-            max_delay=0.5,
-            scheduler_interval=1,
-            shutdown_timeout=grace_seconds,
-        )
-        for name in names
-    ]
-    for consumer in consumers:
-        consumer.start()
+    consumers = _start_consumers(queue, names, threads, grace_seconds)
     heartbeat = Heartbeat(
         me, names, threads, lambda: sorted(executor.running), settings.heartbeat_seconds
     ).start()
@@ -107,6 +92,39 @@ def run_worker(
     log.info("worker stopping: no new jobs; waiting up to %ss for running ones", grace_seconds)
     executor.stopping.set()
     _stop_consumers(consumers, grace_seconds)
+    _put_back_unfinished(executor, grace_seconds)
+    reconciler.stop()
+    pauses.stop()
+    heartbeat.stop()
+    stats.close()
+    log.info("worker stopped")
+    print(f"worker {me} stopped", flush=True)
+
+
+def _start_consumers(
+    queue: JobQueue, names: list[str], threads: int, grace_seconds: float
+) -> list[Consumer]:
+    """One Huey consumer a queue, each with `threads` threads, polling quickly when idle."""
+    consumers = [
+        Consumer(
+            queue.huey(name),
+            workers=threads,
+            worker_type="thread",
+            periodic=False,
+            initial_delay=0.05,
+            backoff=1.5,
+            max_delay=0.5,
+            scheduler_interval=1,
+            shutdown_timeout=grace_seconds,
+        )
+        for name in names
+    ]
+    for consumer in consumers:
+        consumer.start()
+    return consumers
+
+
+def _put_back_unfinished(executor: Executor, grace_seconds: float) -> None:
     for job_id in list(executor.running):
         if executor.put_back(
             job_id,
@@ -114,12 +132,6 @@ def run_worker(
             f"within the {grace_seconds:g}s grace period",
         ):
             log.warning("job %s did not finish in time; put back on its queue", job_id)
-    reconciler.stop()
-    pauses.stop()
-    heartbeat.stop()
-    stats.close()
-    log.info("worker stopped")
-    print(f"worker {me} stopped", flush=True)
 
 
 def _stop_consumers(consumers: list[Consumer], grace_seconds: float) -> None:

@@ -17,6 +17,7 @@ from bson import ObjectId
 
 from jobplatform.errors import InvalidInput, NotFound
 from jobplatform.ids import parse_object_id
+from jobplatform.jobs.errors import InvalidJobData, InvalidTransition, QueueUnavailable
 from jobplatform.jobs.models import BLOCKED, FINAL, QUEUED, Job, utcnow
 from jobplatform.jobs.query import decode_cursor, encode_cursor
 from jobplatform.jobs.workflow_graph import graph_problems
@@ -42,8 +43,6 @@ def submit_workflow(
     jobs: JobService, name: str, steps: list[dict[str, Any]], *, created_by: str | None = None
 ) -> Workflow:
     """Validate the whole workflow, store it and its steps, enqueue the roots."""
-    from jobplatform.jobs.service import InvalidJobData, QueueUnavailable
-
     if not isinstance(name, str) or not 1 <= len(name) <= 200:
         raise InvalidWorkflow("the workflow needs a name", {"name": ["1 to 200 characters"]})
     if not 1 <= len(steps) <= MAX_STEPS:
@@ -184,8 +183,6 @@ def find_workflows(
 
 def cancel_workflow(jobs: JobService, workflow_id: str) -> Workflow:
     """Cancel every step that has not ended (a running one is asked to stop)."""
-    from jobplatform.jobs.service import InvalidTransition
-
     workflow = find_workflow(workflow_id)
     if workflow.state != RUNNING:
         raise InvalidTransition(f"workflow is already {workflow.state}")

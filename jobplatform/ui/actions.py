@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from nicegui import ui
 
-from jobplatform.jobs.service import JobError
+from jobplatform.jobs.errors import JobError
 from jobplatform.services import Services
 from jobplatform.ui import blocking
 from jobplatform.ui.session import OPERATE, allowed

@@ -9,7 +9,7 @@ from typing import Any
 
 from nicegui import ui
 
-from jobplatform.jobs.service import InvalidJobData, JobError
+from jobplatform.jobs.errors import InvalidJobData, JobError
 from jobplatform.ui.schema_form import FormInputError, job_type_form
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from nicegui import ui
 
+from jobplatform.jobs.errors import JobNotFound
 from jobplatform.jobs.models import CANCELLED, DEAD, FINAL, RUNNING, Attempt, Job, LogLine
-from jobplatform.jobs.service import RUNNABLE_NOW, JobNotFound
+from jobplatform.jobs.service import RUNNABLE_NOW
 from jobplatform.services import Services
 from jobplatform.ui import blocking
 from jobplatform.ui.actions import cancel_jobs, retry_jobs, run_jobs_now

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 from jobplatform.errors import Conflict, InvalidInput, NotFound
 from jobplatform.ids import parse_object_id
+from jobplatform.jobs.errors import InvalidTransition, JobNotFound
 from jobplatform.jobs.models import WAITING, Job, utcnow
-from jobplatform.jobs.service import InvalidTransition, JobNotFound, JobService
+from jobplatform.jobs.service import JobService
 from jobplatform.plugins.host import PluginHost
 from jobplatform.webhooks import history
 from jobplatform.webhooks.crypto import HINT_LENGTH, SecretBox, new_secret

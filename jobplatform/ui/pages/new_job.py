@@ -6,7 +6,8 @@ from typing import Any
 
 from nicegui import ui
 
-from jobplatform.jobs.service import MAX_DELAY_SECONDS, MAX_PRIORITY, MIN_PRIORITY, JobError
+from jobplatform.jobs.errors import JobError
+from jobplatform.jobs.submission_options import MAX_DELAY_SECONDS, MAX_PRIORITY, MIN_PRIORITY
 from jobplatform.services import Services
 from jobplatform.ui import blocking
 from jobplatform.ui.job_data_form import JobDataForm

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo, available_timezones
 
 from nicegui import ui
 
+from jobplatform.jobs.errors import InvalidJobData, JobError
 from jobplatform.jobs.schedule_times import upcoming
 from jobplatform.jobs.schedules import Schedule, ScheduleService
-from jobplatform.jobs.service import InvalidJobData, JobError
 from jobplatform.services import Services
 from jobplatform.ui import blocking
 from jobplatform.ui.guarded import Outcome, guarded
