@@ -14,7 +14,12 @@ from redis import Redis
 
 from jobplatform.jobs.models import Job, utcnow
 from jobplatform.jobs.workflow_models import Workflow
-from jobplatform.jobs.workflows import cancel_workflow, find_workflow, workflow_view
+from jobplatform.jobs.workflows import (
+    cancel_workflow,
+    find_workflow,
+    submit_workflow,
+    workflow_view,
+)
 from tests.engine_harness import private_engine, reload, wait_final
 from tests.helpers import wait_until
 
@@ -75,8 +80,8 @@ def wait_workflow(workflow_id, state: str, timeout: float = 60) -> Workflow:
 
 def test_a_chain_runs_in_order(engine, workers):
     workers()
-    workflow = engine.jobs.submit_workflow(
-        "chain", [step("a"), step("b", "a"), step("c", "b")], created_by="tests"
+    workflow = submit_workflow(
+        engine.jobs, "chain", [step("a"), step("b", "a"), step("c", "b")], created_by="tests"
     )
 
     wait_workflow(workflow.id, "succeeded")
@@ -93,8 +98,8 @@ def test_a_chain_runs_in_order(engine, workers):
 def test_fan_in_starts_once_after_all_parents_with_their_results(engine, workers, executions):
     workers()
     parents = [step(f"p{n}", "root") for n in range(20)]
-    workflow = engine.jobs.submit_workflow(
-        "fan", [step("root"), *parents, step("join", *[p["key"] for p in parents])]
+    workflow = submit_workflow(
+        engine.jobs, "fan", [step("root"), *parents, step("join", *[p["key"] for p in parents])]
     )
 
     wait_workflow(workflow.id, "succeeded")
@@ -120,7 +125,7 @@ def test_a_dead_step_cancels_its_descendants_and_its_retry_completes_the_workflo
         step("d", "c"),
         step("side", "a"),
     ]
-    workflow = engine.jobs.submit_workflow("dead middle", graph)
+    workflow = submit_workflow(engine.jobs, "dead middle", graph)
 
     wait_workflow(workflow.id, "failed")
 
@@ -151,7 +156,7 @@ def test_concurrent_parents_on_two_workers_release_each_fan_in_once(engine, work
     for n in range(4):
         parents = [step(f"p{i}") for i in range(50)]
         graph = [*parents, step("join", *[p["key"] for p in parents])]
-        fan_ins.append(engine.jobs.submit_workflow(f"race {n}", graph))
+        fan_ins.append(submit_workflow(engine.jobs, f"race {n}", graph))
 
     for workflow in fan_ins:
         wait_workflow(workflow.id, "succeeded", timeout=120)
@@ -169,7 +174,7 @@ def test_the_reconciler_releases_what_a_killed_worker_left_blocked(engine, worke
     # No worker runs yet: `a` is then written as succeeded exactly as a worker's outcome
     # write leaves it, which is what a worker SIGKILLed right after that write (before it
     # released `b`) leaves in MongoDB.
-    workflow = engine.jobs.submit_workflow("crash", [step("a"), step("b", "a"), step("c", "b")])
+    workflow = submit_workflow(engine.jobs, "crash", [step("a"), step("b", "a"), step("c", "b")])
     a = steps_of(workflow)["a"]
     now = utcnow()
     Job._get_collection().update_one(
@@ -204,7 +209,7 @@ def test_cancelling_a_workflow_cancels_every_step_not_finished(engine, tmp_path,
         "name": "test.hold",
         "data": {"started": str(tmp_path / "started"), "release": str(release)},
     }
-    workflow = engine.jobs.submit_workflow("cancel", [step("a"), hold, step("b", "hold")])
+    workflow = submit_workflow(engine.jobs, "cancel", [step("a"), hold, step("b", "hold")])
     wait_until(lambda: (tmp_path / "started").exists(), message="the hold step to start")
     wait_until(lambda: steps_of(workflow)["a"].state == "succeeded", message="a to succeed")
 

@@ -22,6 +22,7 @@ from jobplatform.jobs.workflows import (
     cancel_workflow,
     find_workflow,
     find_workflows,
+    submit_workflow,
     workflow_view,
 )
 from jobplatform.services import Services
@@ -93,7 +94,7 @@ async def submit(
     steps = [step.model_dump(exclude_none=True) for step in body.jobs]
 
     def run() -> dict:
-        workflow = svc.jobs.submit_workflow(body.name, steps, created_by=user.actor)
+        workflow = submit_workflow(svc.jobs, body.name, steps, created_by=user.actor)
         return workflow_view(workflow)
 
     return await run_in_threadpool(run)

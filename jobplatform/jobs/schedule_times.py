@@ -14,7 +14,7 @@ from croniter import croniter
 from croniter.croniter import CroniterError
 
 if TYPE_CHECKING:
-    from jobplatform.jobs.schedules import Schedule
+    from jobplatform.jobs.schedule_model import Schedule
 
 KEY_PREFIX = "schedule:"
 MAX_INTERVAL = 366 * 86400

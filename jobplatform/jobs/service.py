@@ -141,12 +141,6 @@ class JobService:
             )
         return documents
 
-    def submit_workflow(self, name: str, steps: list[dict[str, Any]], **options: Any):
-        """Submit a workflow (jobs/workflows.py), all or nothing."""
-        from jobplatform.jobs.workflows import submit_workflow
-
-        return submit_workflow(self, name, steps, **options)
-
     def _submit(self, documents: list[dict[str, Any]]) -> list[Job]:
         answer, new = self._resolve_keys([Job._from_son(doc) for doc in documents])
         if new:

@@ -73,7 +73,7 @@ class JobTransitions:
         self.host = host
         self.stats = stats
         self.writer = writer
-        self.steps = StepTransitions(self)
+        self.steps = StepTransitions(host, stats)
 
     # -- submit ----------------------------------------------------------------------------
 

@@ -49,7 +49,8 @@ from jobplatform.jobs.workflow_models import (
 from jobplatform.jobs.workflow_models import SUCCEEDED as WORKFLOW_SUCCEEDED
 
 if TYPE_CHECKING:
-    from jobplatform.jobs.transitions import JobTransitions
+    from jobplatform.jobs.stats import StatsRecorder
+    from jobplatform.plugins.host import PluginHost
 
 log = logging.getLogger("jobplatform.workflows")
 MOVED_FIELDS = {"type": 1, "queue": 1, "priority": 1, "attempt_count": 1}
@@ -61,8 +62,9 @@ def _jobs():
 
 
 class StepTransitions:
-    def __init__(self, transitions: JobTransitions):
-        self.transitions = transitions
+    def __init__(self, host: PluginHost, stats: StatsRecorder):
+        self.host = host
+        self.stats = stats
 
     # -- a step ended ----------------------------------------------------------------------
 
@@ -201,7 +203,7 @@ class StepTransitions:
             return False
         # shaped as a job event (the observers read job_id, job_type and attempt), with
         # the workflow's id as job_id
-        self.transitions.host.emit(
+        self.host.emit(
             job_event(
                 WORKFLOW_FINISHED,
                 workflow_id,
@@ -266,9 +268,9 @@ class StepTransitions:
         moved = list(_jobs().find({"_id": {"$in": list(ids)}, "moved_by": token}, MOVED_FIELDS))
         kind = {QUEUED: "queued", CANCELLED: "cancelled"}.get(after)
         for job in moved:
-            self.transitions.stats.moved(job["type"], before, after)
+            self.stats.moved(job["type"], before, after)
             if kind:
-                self.transitions.host.emit(
+                self.host.emit(
                     job_event(kind, job["_id"], job["type"], job.get("attempt_count", 0))
                 )
         return moved
@@ -276,7 +278,7 @@ class StepTransitions:
     def _enqueue(self, jobs: list[dict[str, Any]]) -> None:
         """Send released steps to their queues; one the queue refused is queued in
         MongoDB with no message, and the reconciler sends it."""
-        queue = getattr(self.transitions.host.jobs, "queue", None)
+        queue = getattr(self.host.jobs, "queue", None)
         if queue is None or not jobs:
             return
         by_queue: dict[str, list[tuple[str, int]]] = defaultdict(list)

@@ -12,6 +12,7 @@ from nicegui.testing import User
 
 from jobplatform.config import load_settings
 from jobplatform.jobs.models import Job, utcnow
+from jobplatform.jobs.workflows import submit_workflow
 from jobplatform.services import build_services
 from jobplatform.ui.pages.workflows import STEP_COLOURS
 from tests.helpers import eventually
@@ -31,7 +32,7 @@ def node_colours(user: User) -> dict[str, str]:
 async def test_the_graph_shows_the_steps_live_and_opens_a_step(user: User) -> None:
     services = build_services(load_settings())
     name = f"onboarding {uuid.uuid4().hex[:6]}"
-    workflow = services.jobs.submit_workflow(name, [mail("fetch"), mail("send", "fetch")])
+    workflow = submit_workflow(services.jobs, name, [mail("fetch"), mail("send", "fetch")])
     await log_in(user, account("wendy", "operator"))
 
     await user.open("/workflows")
