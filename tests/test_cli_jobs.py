@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tomllib
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -188,6 +189,10 @@ def test_a_refused_submission_prints_the_field_error_and_exits_non_zero(platform
     assert len(nowhere.stderr.splitlines()) == 1
 
 
+def err_of(out: Path) -> Path:
+    return out.with_suffix(".err")
+
+
 def start_tail(env: dict[str, str], tmp_path, *args: str):
     """`jobs tail --json ARGS` in the background, once it follows; and its output file."""
     out, err = tmp_path / f"tail-{len(args)}.out", tmp_path / f"tail-{len(args)}.err"
@@ -239,7 +244,12 @@ def test_tail_prints_new_and_finished_jobs_until_interrupted(env, tmp_path):
         )
     finally:
         tail.send_signal(signal.SIGINT)
-        assert tail.wait(30) == 130
+        wait_until(
+            lambda: tail.poll() is not None,
+            timeout=60,
+            message=f"tail to stop on Ctrl-C (its stderr: {err_of(out).read_text()!r})",
+        )
+        assert tail.returncode == 130
     assert seen[held_id][-1] == ("finished", "succeeded") and len(seen[held_id]) == 2
     assert seen[dead_id][0][0] == "new" and seen[dead_id][-1] == ("finished", "dead")
 
