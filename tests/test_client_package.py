@@ -293,3 +293,17 @@ def test_pip_install_in_a_fresh_venv_brings_no_server_parts(tmp_path, platform, 
     )
     assert used.returncode == 0, used.stderr
     assert used.stdout.split() == ["succeeded", "False"]
+
+
+def test_jobplatform_client_stays_importable_as_the_package_names():
+    import jobplatform_client
+
+    from jobplatform import client
+    from jobplatform.client import ApiError as OldApiError
+    from jobplatform.client import AsyncClient as OldAsyncClient
+    from jobplatform.client import Client as OldClient
+
+    assert (OldClient, OldAsyncClient, OldApiError) == (Client, AsyncClient, ApiError)
+    assert sorted(client.__all__) == sorted(jobplatform_client.__all__)
+    for name in client.__all__:
+        assert getattr(client, name) is getattr(jobplatform_client, name), name
