@@ -13,13 +13,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from aiosmtpd.controller import Controller
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from jobplatform.devservices import free_port
-from tests.conftest import SmtpRecorder, start_web, start_worker, stop
+from tests.conftest import SmtpRecorder, smtp_on_loopback, start_web, start_worker, stop
 from tests.e2e.browser import SCREENSHOTS, chromium, field, log_in, panel_state, wait_for
 
 
@@ -39,11 +37,9 @@ class Rejecting(SmtpRecorder):
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[tuple[Rejecting, int]]:
-    recorder, port = Rejecting(), free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield recorder, port
-    controller.stop()
+    recorder = Rejecting()
+    with smtp_on_loopback(recorder) as port:
+        yield recorder, port
 
 
 @pytest.fixture(scope="module")

@@ -280,6 +280,19 @@ async def test_new_job_is_submitted_from_the_form(user: User) -> None:
     assert job.run_at > utcnow() + timedelta(minutes=50)
 
 
+async def test_a_dollar_key_in_a_dict_field_is_refused_in_the_new_job_form(user: User) -> None:
+    """The data rule of the core (jobs/data_rules.py), as the API enforces it too."""
+    await log_in(user, account("ned", "operator"))
+    subject = f"Dollar {uuid.uuid4().hex[:6]}"
+    await user.open("/jobs/new")
+    user.find(marker="field-recipient").type("a@example.com")
+    user.find(marker="field-subject").type(subject)
+    user.find(marker="field-variables").type('{"$gt": 1}')
+    user.find(marker="submit").click()
+    await user.should_see("keys may not start with '$' or contain '.'", retries=50)
+    assert Job.objects(data__subject=subject).count() == 0
+
+
 async def test_viewer_is_refused_a_submission(user: User) -> None:
     await log_in(user, account("val", "viewer"))
     await user.open("/jobs/new")
