@@ -4,6 +4,7 @@ public names (`jobplatform_client`, clients/python), re-exported. New code impor
 
 from jobplatform_client import (
     FINAL_STATES,
+    WORKFLOW_FINAL_STATES,
     ApiError,
     AsyncClient,
     Attempt,
@@ -14,12 +15,17 @@ from jobplatform_client import (
     LastJob,
     LogLine,
     NewJob,
+    NewStep,
     Progress,
+    RetriedJobs,
     RetryPolicy,
     Schedule,
     Stats,
     Tokens,
     TokenStore,
+    Workflow,
+    WorkflowPage,
+    WorkflowStep,
     to_json,
 )
 
@@ -35,11 +41,17 @@ __all__ = [
     "LastJob",
     "LogLine",
     "NewJob",
+    "NewStep",
     "Progress",
+    "RetriedJobs",
     "RetryPolicy",
     "Schedule",
     "Stats",
     "TokenStore",
     "Tokens",
+    "WORKFLOW_FINAL_STATES",
+    "Workflow",
+    "WorkflowPage",
+    "WorkflowStep",
     "to_json",
 ]

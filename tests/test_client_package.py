@@ -23,9 +23,12 @@ from jobplatform_client import (
     Client,
     Job,
     NewJob,
+    NewStep,
+    RetriedJobs,
     Schedule,
     Stats,
     Tokens,
+    Workflow,
 )
 from jobplatform_client.protocol import retry_after_seconds
 
@@ -62,9 +65,16 @@ class Either:
         return lambda *args, **kwargs: asyncio.to_thread(method, *args, **kwargs)
 
     async def all(self, **filters) -> list[Job]:
+        return await self._every("iterate", filters)
+
+    async def all_workflows(self, **filters) -> list[Workflow]:
+        return await self._every("iterate_workflows", filters)
+
+    async def _every(self, method: str, filters: dict) -> list:
+        found = getattr(self.client, method)(**filters)
         if isinstance(self.client, AsyncClient):
-            return [job async for job in self.client.iterate(**filters)]
-        return await asyncio.to_thread(lambda: list(self.client.iterate(**filters)))
+            return [item async for item in found]
+        return await asyncio.to_thread(lambda: list(found))
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -185,6 +195,103 @@ async def test_a_refused_submission_raises_with_its_field_details(api):
     with pytest.raises(ApiError) as unknown:
         await api.submit("no.such.type")
     assert unknown.value.status == 404 and "test.noop" in unknown.value.details["known"]
+
+
+async def test_retry_many_retries_the_dead_jobs_of_a_type(api):
+    since, key = datetime.now(UTC), marker()
+    made = await api.submit_many(
+        [NewJob("test.permanent", idempotency_key=f"{key}-{i}") for i in range(3)]
+    )
+    for job in made:
+        assert (await api.wait(job.id, timeout=60, poll=0.1)).state == "dead"
+    retried = await api.retry_many(state="dead", name="test.permanent", created_after=since)
+    assert isinstance(retried, RetriedJobs) and retried.retried == len(retried.ids)
+    assert set(retried.ids) == {job.id for job in made}
+    for job in made:
+        again = await api.wait(job.id, timeout=60, poll=0.1)
+        assert again.state == "dead" and len(again.attempts) == 2
+    with pytest.raises(ApiError) as refused:
+        await api.retry_many(state="succeeded")
+    assert refused.value.status == 422 and "state" in refused.value.field_errors
+
+
+async def test_a_two_step_workflow_runs_to_succeeded_then_lists(api):
+    name = marker()
+    made = await api.submit_workflow(
+        name,
+        [
+            NewStep("first", "test.step", {"tag": "a"}),
+            {"key": "second", "name": "test.step", "data": {"tag": "b"}, "after": ["first"]},
+        ],
+    )
+    assert isinstance(made, Workflow) and made.state == "running" and made.step_count == 2
+    assert made.edges == [("first", "second")] and made.created_by.startswith("token:")
+    assert made.step("second").state == "blocked" and made.step("second").after == ["first"]
+    polled = await soon(lambda: api.get_workflow(made.id), lambda w: w.finished, "the end", 60)
+    done = await api.wait_workflow(made.id, timeout=60, poll=0.1)
+    assert polled.state == done.state == "succeeded" and done.finished_at is not None
+    assert [s.key for s in done.steps] == ["first", "second"]
+    assert [s.state for s in done.steps] == ["succeeded", "succeeded"]
+    second = await api.get(done.step("second").job_id)
+    assert second.result == {"tag": "b", "parents": {"first": {"tag": "a", "parents": {}}}}
+
+    page = await api.list_workflows(name=name)
+    assert [w.id for w in page.workflows] == [made.id] and page.workflows[0].steps is None
+    assert page.next_cursor is None
+    assert [w.id for w in await api.all_workflows(name=name, state=["succeeded"], limit=1)] == [
+        made.id
+    ]
+    assert await api.all_workflows(name=name, state="running") == []
+
+
+async def test_cancel_a_running_workflow(api, tmp_path):
+    hold = {"started": str(tmp_path / "started"), "release": str(tmp_path / "never")}
+    made = await api.submit_workflow(
+        marker(), [NewStep("hold", "test.hold", hold), NewStep("then", "test.noop", after=["hold"])]
+    )
+    cancelled = await api.cancel_workflow(made.id)
+    assert cancelled.id == made.id and cancelled.step("then").state == "cancelled"
+    done = await api.wait_workflow(made.id, timeout=60, poll=0.1)
+    assert done.state == "cancelled" and {s.state for s in done.steps} == {"cancelled"}
+
+
+async def test_a_refused_workflow_raises_with_its_field_details_and_stores_nothing(api):
+    name = marker()
+    with pytest.raises(ApiError) as refused:
+        await api.submit_workflow(
+            name,
+            [
+                NewStep("a", "test.step", {"tag": "a"}),
+                NewStep("b", "test.step", {"fail_times": "often"}, after=["nope"]),
+            ],
+        )
+    assert (refused.value.status, refused.value.code) == (422, "validation_failed")
+    assert {"jobs.1.after", "jobs.1.data.fail_times"} <= set(refused.value.field_errors)
+    assert await api.all_workflows(name=name) == []
+    with pytest.raises(ApiError) as missing:
+        await api.get_workflow("0" * 24)
+    assert missing.value.status == 404
+
+
+def test_a_workflow_submission_is_not_sent_twice_after_a_lost_answer():
+    """A 503 may come after the platform stored the workflow: not retried, unlike a job's."""
+    from jobplatform_client.protocol import Credentials, RetryPolicy, authorized
+    from jobplatform_client.workflow_calls import get_workflow, submit_workflow
+
+    def answers(call) -> int:
+        flow = authorized(Credentials(token="t"), RetryPolicy(), call)
+        sent, step = 0, next(flow)
+        try:
+            while True:
+                sent += 1
+                step = flow.send(httpx.Response(503, json={}))
+                while not hasattr(step, "method"):  # a Pause
+                    step = next(flow)
+        except (StopIteration, ApiError):
+            return sent
+
+    assert answers(submit_workflow("w", [NewStep("a", "test.noop")])) == 1
+    assert answers(get_workflow("w")) == RetryPolicy().retries + 1
 
 
 async def test_viewer_tokens_read_and_cannot_submit(platform):

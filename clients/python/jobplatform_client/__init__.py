@@ -8,10 +8,18 @@
         if done.state == "dead":
             jobs.retry(done.id)
 
-`AsyncClient` has the same methods as coroutines (`iterate` is an async iterator).
+A workflow's steps wait for the steps they are `after`:
+
+    flow = jobs.submit_workflow("welcome", [NewStep("a", "sendEmail", {...}),
+                                            NewStep("b", "sendEmail", {...}, after=["a"])])
+    jobs.wait_workflow(flow.id).state                # succeeded, failed or cancelled
+
+`AsyncClient` has the same methods as coroutines (`iterate` and `iterate_workflows` are
+async iterators).
 Requests that fail for a passing reason (connection errors, 429, 502, 503, 504) are
 retried with exponential backoff and jitter, honouring `Retry-After`; every submission
-carries an idempotency key, so a retried one never makes two jobs. Refusals raise
+carries an idempotency key, so a retried one never makes two jobs (a workflow, for which
+the API takes no key, is sent again only when it surely did not arrive). Refusals raise
 `ApiError` with the API's status, code, message and per-field details.
 """
 
@@ -19,6 +27,7 @@ from jobplatform_client.aio import AsyncClient
 from jobplatform_client.errors import ApiError
 from jobplatform_client.models import (
     FINAL_STATES,
+    WORKFLOW_FINAL_STATES,
     Attempt,
     Job,
     JobPage,
@@ -26,10 +35,15 @@ from jobplatform_client.models import (
     LastJob,
     LogLine,
     NewJob,
+    NewStep,
     Progress,
+    RetriedJobs,
     Schedule,
     Stats,
     Tokens,
+    Workflow,
+    WorkflowPage,
+    WorkflowStep,
     to_json,
 )
 from jobplatform_client.protocol import RetryPolicy, TokenStore
@@ -47,11 +61,17 @@ __all__ = [
     "LastJob",
     "LogLine",
     "NewJob",
+    "NewStep",
     "Progress",
+    "RetriedJobs",
     "Schedule",
     "RetryPolicy",
     "Stats",
     "TokenStore",
     "Tokens",
+    "WORKFLOW_FINAL_STATES",
+    "Workflow",
+    "WorkflowPage",
+    "WorkflowStep",
     "to_json",
 ]

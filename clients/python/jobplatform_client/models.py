@@ -1,4 +1,5 @@
-"""The API's answers as dataclasses: jobs, attempts, pages, stats, schedules, tokens.
+"""The API's answers as dataclasses: jobs, attempts, pages, stats, schedules, workflows,
+tokens.
 
 Times are timezone-aware UTC datetimes. Fields the API adds later are ignored, so an
 older client keeps reading a newer platform."""
@@ -12,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 FINAL_STATES = ("succeeded", "dead", "cancelled")
+WORKFLOW_FINAL_STATES = ("succeeded", "failed", "cancelled")
 TIME_FIELDS = frozenset(
     {"created_at", "updated_at", "run_at", "started_at", "finished_at"}
     | {"next_run_at", "last_fired_at", "seen_at", "at"}
@@ -223,6 +225,100 @@ class Schedule:
     def from_api(cls, body: Mapping[str, Any]) -> Schedule:
         last = body.get("last_job")
         return build(cls, body, last_job=build(LastJob, last) if last else None)
+
+
+@dataclass(frozen=True)
+class RetriedJobs:
+    """`POST /api/jobs/retry`: how many matching jobs were retried (at most the limit of
+    one call; call again for more) and their ids."""
+
+    retried: int
+    ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_api(cls, body: Mapping[str, Any]) -> RetriedJobs:
+        return build(cls, body)
+
+
+@dataclass(frozen=True)
+class NewStep:
+    """A workflow step to submit: a job of type `name` that starts once every step whose
+    key is in `after` has succeeded; the options are those of `submit`."""
+
+    key: str
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+    after: list[str] = field(default_factory=list)
+    priority: int | None = None
+    max_attempts: int | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class WorkflowStep:
+    """A step of a workflow and its job's state (`blocked` until its parents succeeded;
+    `removed` once retention deleted the job). Retry or cancel it as a job (`job_id`)."""
+
+    key: str
+    job_id: str
+    name: str
+    state: str
+    attempt_count: int = 0
+    error: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    after: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A workflow: running, then succeeded (every step did), failed or cancelled. `steps`
+    and `edges` ([parent key, child key] pairs) are None in list pages."""
+
+    id: str
+    name: str
+    state: str
+    created_by: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    step_count: int = 0
+    steps: list[WorkflowStep] | None = None
+    edges: list[tuple[str, str]] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in WORKFLOW_FINAL_STATES
+
+    def step(self, key: str) -> WorkflowStep:
+        """The step with `key` (KeyError without it, or in a list page's workflow)."""
+        for step in self.steps or []:
+            if step.key == key:
+                return step
+        raise KeyError(key)
+
+    @classmethod
+    def from_api(cls, body: Mapping[str, Any]) -> Workflow:
+        steps, edges = body.get("steps"), body.get("edges")
+        return build(
+            cls,
+            body,
+            steps=None if steps is None else [build(WorkflowStep, s) for s in steps],
+            edges=None if edges is None else [(parent, child) for parent, child in edges],
+        )
+
+
+@dataclass(frozen=True)
+class WorkflowPage:
+    """One page of `GET /api/workflows`, newest first; pass `next_cursor` as `cursor`."""
+
+    workflows: list[Workflow]
+    next_cursor: str | None = None
+
+    @classmethod
+    def from_api(cls, body: Mapping[str, Any]) -> WorkflowPage:
+        workflows = [Workflow.from_api(w) for w in body.get("workflows", [])]
+        return build(cls, body, workflows=workflows)
 
 
 @dataclass(frozen=True)

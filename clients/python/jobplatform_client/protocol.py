@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import httpx
 
 from jobplatform_client.errors import ApiError
-from jobplatform_client.models import Job, JobPage, NewJob, Schedule, Stats, Tokens
+from jobplatform_client.models import Job, JobPage, NewJob, RetriedJobs, Schedule, Stats, Tokens
 
 T = TypeVar("T")
 RETRIED_STATUSES = (429, 502, 503, 504)
@@ -36,6 +36,9 @@ class Request:
     params: Params | None = None
     json: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # False for a request that may act twice if sent again after a lost answer: it is
+    # retried only when it surely did not arrive (no connection, or a 429)
+    repeatable: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,14 @@ def list_jobs(
     return Call(Request("GET", "/api/jobs", params=params), JobPage.from_api)
 
 
-def next_page(call: Call[JobPage], page: JobPage) -> Call[JobPage] | None:
+class Paged(Protocol):
+    next_cursor: str | None
+
+
+P = TypeVar("P", bound=Paged)
+
+
+def next_page(call: Call[P], page: P) -> Call[P] | None:
     """The call for the page after `page`, or None after the last."""
     if not page.next_cursor:
         return None
@@ -137,6 +147,27 @@ def next_page(call: Call[JobPage], page: JobPage) -> Call[JobPage] | None:
 
 def retry(job_id: str) -> Call[Job]:
     return Call(Request("POST", f"/api/jobs/{job_id}/retry"), Job.from_api)
+
+
+def retry_many(
+    *,
+    state: str = "dead",
+    name: str | None = None,
+    created_after: datetime | str | None = None,
+    created_before: datetime | str | None = None,
+    limit: int | None = None,
+) -> Call[RetriedJobs]:
+    """Retry the `dead` (or `cancelled`) jobs that match, up to `limit` (1000 unless
+    given) a call."""
+    body = {
+        "state": state,
+        "name": name,
+        "created_after": _time(created_after),
+        "created_before": _time(created_before),
+        "limit": limit,
+    }
+    body = {key: value for key, value in body.items() if value is not None}
+    return Call(Request("POST", "/api/jobs/retry", json=body), RetriedJobs.from_api)
 
 
 def cancel(job_id: str) -> Call[Job]:
@@ -283,17 +314,20 @@ def decode(response: httpx.Response) -> Any:
 
 
 def send(policy: RetryPolicy, request: Request) -> Flow[httpx.Response]:
-    """Send `request`, retrying what fails for a passing reason."""
+    """Send `request`, retrying what fails for a passing reason (for a request that is
+    not `repeatable`, only what surely did not reach the platform)."""
+    retried = RETRIED_STATUSES if request.repeatable else (429,)
     attempt = 0
     while True:
         try:
             response = yield request
-        except httpx.TransportError:
-            if attempt >= policy.retries:
+        except httpx.TransportError as exc:
+            unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            if attempt >= policy.retries or not (request.repeatable or unsent):
                 raise
             yield Pause(policy.delay(attempt))
         else:
-            if response.status_code not in RETRIED_STATUSES or attempt >= policy.retries:
+            if response.status_code not in retried or attempt >= policy.retries:
                 return response
             yield Pause(policy.delay(attempt, response.headers.get("retry-after")))
         attempt += 1
@@ -335,16 +369,31 @@ def authorized(credentials: Credentials, policy: RetryPolicy, call: Call[T]) -> 
     return call.parse(decode(response))
 
 
+class Finishing(Protocol):
+    state: str
+
+    @property
+    def finished(self) -> bool: ...
+
+
+F = TypeVar("F", bound=Finishing)
+
+
 def wait(
-    credentials: Credentials, policy: RetryPolicy, job_id: str, timeout: float, poll: float
-) -> Flow[Job]:
-    """Read the job every `poll` seconds until it is succeeded, dead or cancelled; raise
-    `TimeoutError` with its last state after `timeout` seconds."""
+    credentials: Credentials,
+    policy: RetryPolicy,
+    read: Call[F],
+    what: str,
+    timeout: float,
+    poll: float,
+) -> Flow[F]:
+    """Make the `read` call of `what` ("job ID", "workflow ID") every `poll` seconds until
+    it is finished; raise `TimeoutError` with its last state after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        job = yield from authorized(credentials, policy, get(job_id))
-        if job.finished:
-            return job
+        found = yield from authorized(credentials, policy, read)
+        if found.finished:
+            return found
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"job {job_id} is still {job.state} after {timeout:g}s")
+            raise TimeoutError(f"{what} is still {found.state} after {timeout:g}s")
         yield Pause(min(poll, max(0.0, deadline - time.monotonic())))

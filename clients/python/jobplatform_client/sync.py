@@ -10,8 +10,19 @@ from typing import Any, TypeVar
 
 import httpx
 
-from jobplatform_client import protocol
-from jobplatform_client.models import Job, JobPage, NewJob, Schedule, Stats, Tokens
+from jobplatform_client import protocol, workflow_calls
+from jobplatform_client.models import (
+    Job,
+    JobPage,
+    NewJob,
+    NewStep,
+    RetriedJobs,
+    Schedule,
+    Stats,
+    Tokens,
+    Workflow,
+    WorkflowPage,
+)
 from jobplatform_client.protocol import Call, Credentials, Flow, Pause, RetryPolicy, TokenStore
 
 T = TypeVar("T")
@@ -114,10 +125,40 @@ class Client:
 
     def wait(self, job_id: str, *, timeout: float = 60.0, poll: float = 0.5) -> Job:
         """The job once succeeded, dead or cancelled; `TimeoutError` after `timeout`."""
-        return self._drive(protocol.wait(self._credentials, self._policy, job_id, timeout, poll))
+        return self._drive(
+            protocol.wait(
+                self._credentials,
+                self._policy,
+                protocol.get(job_id),
+                f"job {job_id}",
+                timeout,
+                poll,
+            )
+        )
 
     def retry(self, job_id: str) -> Job:
         return self._run(protocol.retry(job_id))
+
+    def retry_many(
+        self,
+        *,
+        state: str = "dead",
+        name: str | None = None,
+        created_after: datetime | str | None = None,
+        created_before: datetime | str | None = None,
+        limit: int | None = None,
+    ) -> RetriedJobs:
+        """Retry every `dead` (or `cancelled`) job that matches, up to `limit` (1000 unless
+        given) a call: call again while `retried` is the limit."""
+        return self._run(
+            protocol.retry_many(
+                state=state,
+                name=name,
+                created_after=created_after,
+                created_before=created_before,
+                limit=limit,
+            )
+        )
 
     def cancel(self, job_id: str) -> Job:
         return self._run(protocol.cancel(job_id))
@@ -147,6 +188,45 @@ class Client:
 
     def delete_schedule(self, schedule_id: str) -> None:
         return self._run(protocol.delete_schedule(schedule_id))
+
+    # -- workflows ---------------------------------------------------------------------
+
+    def submit_workflow(self, name: str, jobs: Sequence[NewStep | Mapping[str, Any]]) -> Workflow:
+        """Submit steps (`NewStep`s or their fields as dicts: key, name, data, after, ...),
+        all or nothing; a step starts once every step it is `after` has succeeded."""
+        return self._run(workflow_calls.submit_workflow(name, jobs))
+
+    def get_workflow(self, workflow_id: str) -> Workflow:
+        """The workflow with each step's job state, and its edges."""
+        return self._run(workflow_calls.get_workflow(workflow_id))
+
+    def list_workflows(self, **filters: Any) -> WorkflowPage:
+        """One page, newest first. Filters: state (running, succeeded, failed, cancelled;
+        may be a list), name, created_by, limit, cursor."""
+        return self._run(workflow_calls.list_workflows(**filters))
+
+    def iterate_workflows(self, **filters: Any) -> Iterator[Workflow]:
+        """Every matching workflow, page after page (the filters of `list_workflows`)."""
+        call: Call[WorkflowPage] | None = workflow_calls.list_workflows(**filters)
+        while call is not None:
+            page = self._run(call)
+            yield from page.workflows
+            call = protocol.next_page(call, page)
+
+    def wait_workflow(
+        self, workflow_id: str, *, timeout: float = 60.0, poll: float = 0.5
+    ) -> Workflow:
+        """The workflow once succeeded, failed or cancelled; `TimeoutError` after `timeout`."""
+        read = workflow_calls.get_workflow(workflow_id)
+        return self._drive(
+            protocol.wait(
+                self._credentials, self._policy, read, f"workflow {workflow_id}", timeout, poll
+            )
+        )
+
+    def cancel_workflow(self, workflow_id: str) -> Workflow:
+        """Cancel every step that has not ended (a running one is asked to stop)."""
+        return self._run(workflow_calls.cancel_workflow(workflow_id))
 
     # last: the name `list` in the class body would shadow the builtin in annotations
 
