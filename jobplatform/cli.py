@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from jobplatform.auth.commands import add_user_commands
+from jobplatform.completion import add_command as add_completion_command
 from jobplatform.config import SettingsError, load_settings
 from jobplatform.doctor import add_command as add_doctor_command
 from jobplatform.jobs.commands import add_queue_commands
@@ -13,6 +14,7 @@ from jobplatform.logs import configure_logging
 from jobplatform.plugins.commands import add_commands as add_plugin_commands
 from jobplatform.plugins.manifest import ManifestError
 from jobplatform.remote.commands import add_commands as add_remote_commands
+from jobplatform.remote.workflow_commands import add_commands as add_workflow_commands
 
 
 def _web(args: argparse.Namespace) -> int:
@@ -84,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_commands(commands)
     add_remote_commands(commands)
     add_queue_commands(commands)
+    add_workflow_commands(commands)
+    add_completion_command(commands, parser)
     return parser
 
 

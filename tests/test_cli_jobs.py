@@ -1,17 +1,20 @@
-"""`jobplatform login` and `jobplatform jobs ...` as a user runs them (`python -m jobplatform`
-subprocesses) against a live platform: real web and worker processes
-(tests/live_platform.py). The config file lives in the test's directory."""
+"""`jobplatform login`, `jobplatform jobs ...` and `jobplatform workflows ...` as a user runs
+them (`python -m jobplatform` subprocesses) against a live platform: real web and worker
+processes (tests/live_platform.py), and `jobplatform completion`. The config file lives in
+the test's directory."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
 import tomllib
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -265,3 +268,132 @@ def test_tail_count_stops_after_that_many_lines(env, tmp_path):
     assert events(out) == {job_id: [("new", "queued"), ("finished", "succeeded")]} or events(
         out
     ) == {job_id: [("new", "succeeded"), ("finished", "succeeded")]}
+
+
+def listed_jobs(env: dict[str, str], key: str) -> list[dict]:
+    return json_lines(jobs(env, "list", "--search", key, "--all", "--json").stdout)
+
+
+def test_bulk_retry_retries_the_dead_jobs_of_a_type(env, tmp_path):
+    since = datetime.now(UTC).isoformat()
+    key = "cli-retry-" + uuid.uuid4().hex[:8]
+    path = tmp_path / "jobs.jsonl"
+    path.write_text("{}\n" * 3)
+    made = jobs(env, "submit", "test.permanent", "--from-file", str(path), "--idempotency-key", key)
+    assert made.returncode == 0 and "submitted 3 test.permanent jobs" in made.stdout, made.stderr
+    wait_until(
+        lambda: [j["state"] for j in listed_jobs(env, key)] == ["dead"] * 3,
+        timeout=60,
+        interval=0.5,
+        message="the 3 jobs to die",
+    )
+
+    retried = jobs(
+        env, "retry", "--state", "dead", "--type", "test.permanent", "--created-after", since
+    )
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout == "retried 3 test.permanent jobs that were dead\n"
+    wait_until(
+        lambda: (
+            [(j["state"], j["attempt_count"]) for j in listed_jobs(env, key)] == [("dead", 2)] * 3
+        ),
+        timeout=60,
+        interval=0.5,
+        message="the 3 jobs to run again and die again",
+    )
+    again = jobs(env, "retry", "--type", "test.permanent", "--created-after", since, "--json")
+    assert again.returncode == 0, again.stderr
+    assert set(json.loads(again.stdout)["ids"]) == {j["id"] for j in listed_jobs(env, key)}
+    both = jobs(env, "retry", listed_jobs(env, key)[0]["id"], "--type", "test.permanent")
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def workflows(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return run_cli("workflows", *args, env=env, stdin=stdin)
+
+
+def test_workflows_submit_show_list_and_cancel(env, tmp_path):
+    name = "cli-flow-" + uuid.uuid4().hex[:8]
+    steps = [
+        {"key": "first", "name": "test.step", "data": {"tag": "a"}},
+        {"key": "second", "name": "test.step", "data": {"tag": "b"}, "after": ["first"]},
+    ]
+    path = tmp_path / "flow.json"
+    path.write_text(json.dumps({"name": name, "jobs": steps}))
+    submitted = workflows(env, "submit", str(path), "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    flow = json.loads(submitted.stdout)
+    assert flow["state"] == "running" and flow["edges"] == [["first", "second"]]
+    wait_until(
+        lambda: (
+            json.loads(workflows(env, "show", flow["id"], "--json").stdout)["state"] == "succeeded"
+        ),
+        timeout=60,
+        interval=0.5,
+        message="the workflow to succeed",
+    )
+    shown = workflows(env, "show", flow["id"])
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == f"{flow['id']}  {name}  succeeded"
+    [first] = [line for line in lines if line.startswith("first ")]
+    [second] = [line for line in lines if line.startswith("second ")]
+    assert first.split()[1:6] == ["test.step", "succeeded", "1", flow["steps"][0]["job_id"], "-"]
+    assert second.split()[1:6] == [
+        "test.step",
+        "succeeded",
+        "1",
+        flow["steps"][1]["job_id"],
+        "first",
+    ]
+    listed = workflows(env, "list", "--name", name, "--json")
+    assert [w["id"] for w in json_lines(listed.stdout)] == [flow["id"]]
+    table = workflows(env, "list", "--name", name, "--state", "succeeded").stdout.splitlines()
+    assert table[0].startswith("ID") and table[1].startswith(f"{flow['id']}  succeeded")
+
+    hold = {"started": str(tmp_path / "started"), "release": str(tmp_path / "never")}
+    held = {"name": name, "jobs": [{"key": "hold", "name": "test.hold", "data": hold}]}
+    running = json.loads(workflows(env, "submit", "-", "--json", stdin=json.dumps(held)).stdout)
+    cancelled = workflows(env, "cancel", running["id"])
+    assert cancelled.returncode == 0 and f"{running['id']}  {name}  " in cancelled.stdout
+
+
+def test_a_refused_workflow_names_each_step_and_exits_non_zero(env):
+    bad = {
+        "name": "cli-bad-flow",
+        "jobs": [
+            {"key": "a", "name": "test.step", "data": {"tag": "a"}},
+            {"key": "b", "name": "test.step", "data": {"fail_times": -1}, "after": ["nope"]},
+        ],
+    }
+    refused = workflows(env, "submit", "-", stdin=json.dumps(bad))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert "refused (422 validation_failed)" in refused.stderr
+    assert "  step b: fail_times: min value is 0" in refused.stderr
+    assert "  step b: after: " in refused.stderr
+    broken = workflows(env, "submit", "-", stdin="[1]")
+    assert broken.returncode == 2 and "must be a JSON object" in broken.stderr
+    missing = workflows(env, "show", "0" * 24)
+    assert missing.returncode == 1 and "404" in missing.stderr
+
+
+def naming(script: str, *words: str) -> list[str]:
+    """The script's lines that name every one of `words`."""
+    return [line for line in script.splitlines() if set(words) <= set(re.findall(r"[\w-]+", line))]
+
+
+def test_completion_scripts_name_the_commands(tmp_path):
+    bash = run_cli("completion", "bash")
+    assert bash.returncode == 0, bash.stderr
+    script = tmp_path / "jobplatform.bash"
+    script.write_text(bash.stdout)
+    checked = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    assert naming(bash.stdout, "submit", "list", "show", "retry", "cancel", "watch", "tail")
+    assert naming(bash.stdout, "jobs", "workflows", "completion", "login")
+    assert "--from-file" in bash.stdout and "--batch-size" in bash.stdout
+    zsh = run_cli("completion", "zsh")
+    assert zsh.returncode == 0 and zsh.stdout.startswith("#compdef jobplatform")
+    assert "retry" in zsh.stdout and "workflows" in zsh.stdout
+    wrong = run_cli("completion", "fish")
+    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr

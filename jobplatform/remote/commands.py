@@ -24,6 +24,7 @@ from jobplatform.remote.data import UsageError, jsonl_jobs, parse_data
 from jobplatform.remote.follow import Follower
 
 MAX_BATCH = 500  # POST /api/jobs/batch takes at most this many
+MAX_RETRY_BATCH = 1000  # POST /api/jobs/retry retries at most this many a call
 Handler = Callable[[Client, argparse.Namespace], int]
 
 
@@ -140,6 +141,47 @@ def _change(action: str) -> Handler:
     return change
 
 
+def _retry(client: Client, args: argparse.Namespace) -> int:
+    """One job by its id, or (without one) every job the filters match."""
+    filters = {
+        "state": args.state,
+        "name": args.type,
+        "created_after": args.created_after,
+        "created_before": args.created_before,
+    }
+    if args.id is None:
+        return _retry_matching(client, args, filters)
+    if any(filters.values()):
+        raise UsageError("give a job's id or filters (--state, --type, ...), not both")
+    return _change("retry")(client, args)
+
+
+def _retry_matching(client: Client, args: argparse.Namespace, filters: dict[str, Any]) -> int:
+    """Retry in calls of --batch-size until a call retries fewer, or only jobs it retried
+    before (they died again meanwhile: going on could go round forever)."""
+    filters["state"] = filters["state"] or "dead"
+    page = client.list(**filters, limit=1)
+    total = page.total if page.total is not None and not page.total_capped else None
+    retried: dict[str, None] = {}  # ordered, once each
+    while True:
+        ids = client.retry_many(**filters, limit=args.batch_size).ids
+        new = [job_id for job_id in ids if job_id not in retried]
+        retried.update(dict.fromkeys(new))
+        if not args.json and sys.stderr.isatty():
+            shown = render.bar(len(retried), max(total, len(retried))) if total else len(retried)
+            print(f"\rretried {shown}", end="", file=sys.stderr, flush=True)
+        if not new or len(ids) < args.batch_size:
+            break
+    if args.json:
+        print(render.as_json({"retried": len(retried), "ids": list(retried)}))
+        return 0
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    kind = f" {args.type}" if args.type else ""
+    print(f"retried {len(retried)}{kind} jobs that were {filters['state']}")
+    return 0
+
+
 def _report(job: Job, as_json: bool) -> None:
     print(render.as_json(job) if as_json else render.status_line(job), flush=True)
 
@@ -181,7 +223,7 @@ def _tail(client: Client, args: argparse.Namespace) -> int:
         time.sleep(args.interval)
 
 
-def _connected(handler: Handler) -> Callable[[argparse.Namespace], int]:
+def connected(handler: Handler) -> Callable[[argparse.Namespace], int]:
     """Run `handler` with a client; failures become one clear message and an exit status."""
 
     def run(args: argparse.Namespace) -> int:
@@ -230,7 +272,7 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-def _connection_options() -> argparse.ArgumentParser:
+def connection_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--url", help="the platform (default: JOBPLATFORM_URL, or `login`'s)")
     common.add_argument("--token", help="an API token (default: JOBPLATFORM_TOKEN, or `login`'s)")
@@ -244,12 +286,14 @@ def _add_submit(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         parents=[common],
         help="submit a job, or one a line of a JSONL file",
         description="DATA: a JSON object, @file.json (@- for stdin), or key=value pairs "
-        "(key:=JSON for numbers, lists, ...). With --file, each line's object is a job's data "
+        "(key:=JSON for numbers, lists, ...). With --from-file, each line's object is a job's data "
         "(over --data's).",
     )
     submit.add_argument("name", help="the job type")
     submit.add_argument("--data", nargs="+", metavar="DATA", help="the job's data")
-    submit.add_argument("--file", "--from-file", help="a JSONL file: one job's data a line")
+    submit.add_argument(
+        "--from-file", "--file", dest="file", help="a JSONL file: one job's data a line"
+    )
     submit.add_argument("--priority", type=int)
     submit.add_argument("--delay", type=float, help="seconds to wait before it runs")
     submit.add_argument("--run-at", help="when to run it (ISO 8601)")
@@ -262,9 +306,9 @@ def _add_submit(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         "--batch-size",
         type=_positive,
         default=MAX_BATCH,
-        help=f"jobs a request with --file (default and most: {MAX_BATCH})",
+        help=f"jobs a request with --from-file (default and most: {MAX_BATCH})",
     )
-    submit.set_defaults(handler=_connected(_submit))
+    submit.set_defaults(handler=connected(_submit))
 
 
 def _add_list(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -278,7 +322,29 @@ def _add_list(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     listing.add_argument("--limit", type=int, help="jobs a page (default 50; 500 with --all)")
     listing.add_argument("--cursor", help="the page after the one that named it")
     listing.add_argument("--all", action="store_true", help="every page")
-    listing.set_defaults(handler=_connected(_list))
+    listing.set_defaults(handler=connected(_list))
+
+
+def _add_retry(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    retry = sub.add_parser(
+        "retry",
+        parents=[common],
+        help="run a dead or cancelled job again, or every one the filters match",
+        description="With an id, that job; without, every job the filters match (dead ones "
+        "unless --state cancelled), in calls of --batch-size.",
+    )
+    retry.add_argument("id", nargs="?", help="the job's id")
+    retry.add_argument("--state", choices=("dead", "cancelled"), help="(default: dead)")
+    retry.add_argument("--type", help="only jobs of this type")
+    retry.add_argument("--created-after", help="ISO 8601")
+    retry.add_argument("--created-before", help="ISO 8601")
+    retry.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=MAX_RETRY_BATCH,
+        help=f"jobs a request (default and most: {MAX_RETRY_BATCH})",
+    )
+    retry.set_defaults(handler=connected(_retry))
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -289,28 +355,28 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     log_in.add_argument("--username", help="(asked for when not given)")
     log_in.set_defaults(handler=_login)
 
-    common = _connection_options()
+    common = connection_options()
     jobs = commands.add_parser("jobs", help="submit, find, follow and change jobs over the API")
     sub = jobs.add_subparsers(dest="jobs_command", required=True)
     _add_submit(sub, common)
     _add_list(sub, common)
     for name, handler, text in (
         ("show", _show, "a job with its attempts, errors and tracebacks"),
-        ("retry", _change("retry"), "run a dead or cancelled job again"),
         ("cancel", _change("cancel"), "cancel a job that has not finished"),
     ):
         parser = sub.add_parser(name, parents=[common], help=text)
         parser.add_argument("id", help="the job's id")
-        parser.set_defaults(handler=_connected(handler))
+        parser.set_defaults(handler=connected(handler))
+    _add_retry(sub, common)
     watch = sub.add_parser(
         "watch", parents=[common], help="print a job's changes until it ends (0: succeeded)"
     )
     watch.add_argument("id", help="the job's id")
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between reads")
     watch.add_argument("--timeout", type=float, help="give up after this many seconds")
-    watch.set_defaults(handler=_connected(_watch))
+    watch.set_defaults(handler=connected(_watch))
     tail = sub.add_parser("tail", parents=[common], help="print jobs as they come and finish")
     tail.add_argument("--type", action="append", help="job type; repeat for several")
     tail.add_argument("--interval", type=float, default=1.0, help="seconds between reads")
     tail.add_argument("--count", type=int, help="stop after this many lines")
-    tail.set_defaults(handler=_connected(_tail))
+    tail.set_defaults(handler=connected(_tail))

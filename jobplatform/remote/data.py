@@ -67,3 +67,8 @@ def jsonl_jobs(name: str) -> Iterator[tuple[int, dict[str, Any]]]:
     for number, line in enumerate(_file_text(name).splitlines(), start=1):
         if line.strip():
             yield number, _object(line, f"{name} line {number}")
+
+
+def json_file(name: str) -> dict[str, Any]:
+    """The JSON object of a file (`-`: standard input)."""
+    return _object(_file_text(name), "standard input" if name == "-" else name)

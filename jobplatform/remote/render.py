@@ -1,5 +1,6 @@
-"""How the job commands print: tables and details for people, JSON for machines (`--json`:
-one JSON object, or one a line for lists and streams), errors on stderr."""
+"""How the job and workflow commands print: tables and details for people, JSON for
+machines (`--json`: one JSON object, or one a line for lists and streams), errors on
+stderr."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from jobplatform_client import ApiError, Attempt, Job, Progress, to_json
+from jobplatform_client import ApiError, Attempt, Job, Progress, Workflow, to_json
 
 ERROR_WIDTH = 60
 
@@ -126,6 +127,32 @@ def detail(job: Job) -> Iterable[str]:
         yield ""
         yield "running attempt's log so far:"
         yield from (f"  {when(line.at)} {line.level:<8} {line.message}" for line in job.live_log)
+
+
+def workflow_table(workflows: Iterable[Workflow]) -> Iterable[str]:
+    """The header, then a line a workflow: id, state, steps, created, finished, name."""
+    yield f"{'ID':<24}  {'STATE':<9} {'STEPS':>5}  {'CREATED':<20} {'FINISHED':<20} NAME"
+    for flow in workflows:
+        yield (
+            f"{flow.id:<24}  {flow.state:<9} {flow.step_count:>5}  "
+            f"{when(flow.created_at):<20} {when(flow.finished_at):<20} {flow.name}"
+        )
+
+
+def workflow_detail(flow: Workflow) -> Iterable[str]:
+    """A workflow's fields, then a line a step: key, type, state, tries, job, after, error."""
+    yield f"{flow.id}  {flow.name}  {flow.state}"
+    yield f"{'created:':<14}{when(flow.created_at)} by {flow.created_by or '-'}"
+    if flow.finished_at:
+        yield f"{'finished:':<14}{when(flow.finished_at)}"
+    yield ""
+    yield f"{'KEY':<16} {'TYPE':<20} {'STATE':<9} {'TRIES':>5}  {'JOB':<24}  {'AFTER':<16} ERROR"
+    for step in flow.steps or []:
+        after = ",".join(step.after) or "-"
+        yield (
+            f"{step.key:<16} {step.name:<20} {step.state:<9} {step.attempt_count:>5}  "
+            f"{step.job_id:<24}  {after:<16} {short(step.error)}"
+        ).rstrip()
 
 
 def refusal(exc: ApiError, fields: dict[str, str] | None = None) -> Iterable[str]:
