@@ -207,6 +207,10 @@ def start_tail(env: dict[str, str], tmp_path, *args: str):
             cwd=ROOT,
             stdout=stdout,
             stderr=stderr,
+            # Ctrl-C as from a terminal: `make test` runs pytest in the background of a
+            # script, where SIGINT is ignored and children inherit that (Python then sets no
+            # KeyboardInterrupt handler), so give the tail SIGINT's default back
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     wait_until(
         lambda: "following jobs" in err.read_text() or tail.poll() is not None,
