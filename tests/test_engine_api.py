@@ -37,7 +37,8 @@ def test_stats_count_a_delivered_email_and_show_queues_and_workers(api, worker):
     def counted():
         stats = api.get("/api/stats").json()
         return (
-            stats["by_type"].get("sendEmail", {}).get("succeeded", 0) > before
+            api.get(f"/api/jobs/{job['id']}").json()["state"] == "succeeded"  # this job
+            and stats["by_type"].get("sendEmail", {}).get("succeeded", 0) > before
             and stats["last_hour"]["totals"]["succeeded"] >= 1
             and stats
         )
