@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -94,3 +96,27 @@ def assert_runs_explained(
         assert recorded <= ran <= recorded + lost + requeued, (job_id, ran, history)
         if not crashed:
             assert ran == 1, (job_id, ran, history)
+
+
+def commands_about(job_id: object, action: Callable[[], object]) -> dict[str, int]:
+    """The MongoDB commands, by name, that this process sent about one job while `action`
+    ran: those whose body names the job's id. Other threads of the test process (a stats
+    flush, another fixture's app) send commands of their own at any moment, which a plain
+    difference of `jobplatform.db.COMMANDS` would count too."""
+    from jobplatform import db
+
+    needle, lock, seen = str(job_id), threading.Lock(), Counter()
+    counted = db.COMMANDS.started
+
+    def started(event) -> None:
+        counted(event)
+        if needle in repr(event.command):
+            with lock:
+                seen[event.command_name] += 1
+
+    db.COMMANDS.started = started  # pymongo looks the method up at every event
+    try:
+        action()
+    finally:
+        del db.COMMANDS.started
+    return dict(seen)

@@ -5,7 +5,7 @@ commands it always cost, and one that reports in a tight loop writes about once 
 
 Real Redis, FerretDB and a worker subprocess running tests/plugins/testjobs.py's
 `test.report`, which waits on a Redis key the test sets. The command counts come from an
-executor in this process (jobplatform.db.COMMANDS counts this process's commands), on jobs
+executor in this process (commands_about counts the commands naming the job), on jobs
 submitted for an hour later so that the worker subprocess leaves them alone."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import uuid
 import pytest
 from redis import Redis
 
-from jobplatform import db
 from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.executor import Executor
 from jobplatform.jobs.models import Job
@@ -29,7 +28,7 @@ from jobplatform.plugins.report import LOG_LINE_CHARS, LOG_LINES, REPORT_SECONDS
 from tests.api_app import app_client, bearer, login
 from tests.conftest import ADMIN_PASSWORD
 from tests.engine_harness import Engine, private_engine, reload, wait_final
-from tests.helpers import wait_until
+from tests.helpers import commands_about, wait_until
 from tests.plugins import testjobs
 
 AN_HOUR = 3600
@@ -238,20 +237,13 @@ def in_process(engine: Engine, record_running_after: float = 0.05) -> tuple[JobS
     return JobService(host, engine.queue, stats=stats), executor
 
 
-def commands_during(action) -> dict[str, int]:
-    before = db.COMMANDS.counts()
-    action()
-    after = db.COMMANDS.counts()
-    return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
-
-
 def test_a_job_that_reports_nothing_costs_what_it_did(engine):
     # a short attempt, however slow the machine: one that outlives record_running_after is
     # claimed (one more update), and the claim is not what this counts
     jobs, executor = in_process(engine, record_running_after=AN_HOUR)
     job = jobs.submit("test.noop", {}, delay=AN_HOUR)
 
-    sent = commands_during(lambda: executor(str(job.id)))
+    sent = commands_about(job.id, lambda: executor(str(job.id)))
 
     assert sent == {"find": 1, "update": 1}  # read the job; store its outcome
     stored = Job._get_collection().find_one({"_id": job.id})
@@ -278,7 +270,7 @@ def test_a_tight_loop_of_progress_writes_about_once_a_second(engine, monkeypatch
         thread.join(60)
 
     start = time.monotonic()
-    sent = commands_during(run)
+    sent = commands_about(job.id, run)
     elapsed = time.monotonic() - start
 
     done = reload(job.id)

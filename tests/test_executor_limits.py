@@ -11,7 +11,6 @@ import uuid
 import pytest
 from redis import Redis
 
-from jobplatform import db
 from jobplatform.jobs.batching import GroupWriter
 from jobplatform.jobs.executor import Executor
 from jobplatform.jobs.limit_store import RedisLimitStore
@@ -23,7 +22,7 @@ from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.transitions import JobTransitions
 from jobplatform.plugins.host import build_host
 from tests.engine_harness import private_engine, reload
-from tests.helpers import wait_until
+from tests.helpers import commands_about, wait_until
 from tests.plugins import limits as limits_plugin
 from tests.plugins import testjobs
 
@@ -60,18 +59,11 @@ def in_process(engine, monkeypatch):
     Redis.from_url(engine.settings.redis_uri).flushdb()  # slots a test left taken
 
 
-def commands_during(action) -> dict[str, int]:
-    before = db.COMMANDS.counts()
-    action()
-    after = db.COMMANDS.counts()
-    return {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
-
-
 def test_a_type_without_limits_costs_what_it_did(in_process):
     jobs, executor, _ = in_process
     job = jobs.submit("test.noop", {})
 
-    assert commands_during(lambda: executor(str(job.id))) == {"find": 1, "update": 1}
+    assert commands_about(job.id, lambda: executor(str(job.id))) == {"find": 1, "update": 1}
     assert reload(str(job.id)).state == "succeeded"
 
 
@@ -88,19 +80,19 @@ def test_a_job_held_back_waits_queued_without_an_attempt(in_process):
     before = reload(str(job.id))
 
     first = {}
-    assert commands_during(lambda: first.update(back=held_back(executor, str(job.id)))) == {
+    assert commands_about(job.id, lambda: first.update(back=held_back(executor, str(job.id)))) == {
         "find": 1  # read the job; nothing written
     }
     mark = {"type": "limits_single", "eta": None, "times": first["back"].times}
     assert first["back"].times == 1
-    assert commands_during(lambda: held_back(executor, str(job.id), mark)) == {}  # no read
+    assert commands_about(job.id, lambda: held_back(executor, str(job.id), mark)) == {}  # no read
 
     after = reload(str(job.id))
     assert (after.state, after.attempt_count, after.attempts) == ("queued", 0, [])
     assert after.updated_at == before.updated_at
 
     store.release("limits_single", "occupant")
-    sent = commands_during(lambda: executor(str(job.id), False, None, mark))
+    sent = commands_about(job.id, lambda: executor(str(job.id), False, None, mark))
 
     assert sent == {"find": 1, "update": 1}
     done = reload(str(job.id))
