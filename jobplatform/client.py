@@ -2,56 +2,7 @@
 public names (`jobplatform_client`, clients/python), re-exported. New code imports
 `jobplatform_client` itself; its results are dataclasses (`job.id`, not `job["id"]`)."""
 
-from jobplatform_client import (
-    FINAL_STATES,
-    WORKFLOW_FINAL_STATES,
-    ApiError,
-    AsyncClient,
-    Attempt,
-    Client,
-    Job,
-    JobPage,
-    LastHour,
-    LastJob,
-    LogLine,
-    NewJob,
-    NewStep,
-    Progress,
-    RetriedJobs,
-    RetryPolicy,
-    Schedule,
-    Stats,
-    Tokens,
-    TokenStore,
-    Workflow,
-    WorkflowPage,
-    WorkflowStep,
-    to_json,
-)
+import jobplatform_client
+from jobplatform_client import *  # noqa: F403  (the package's public names, listed once there)
 
-__all__ = [
-    "FINAL_STATES",
-    "ApiError",
-    "AsyncClient",
-    "Attempt",
-    "Client",
-    "Job",
-    "JobPage",
-    "LastHour",
-    "LastJob",
-    "LogLine",
-    "NewJob",
-    "NewStep",
-    "Progress",
-    "RetriedJobs",
-    "RetryPolicy",
-    "Schedule",
-    "Stats",
-    "TokenStore",
-    "Tokens",
-    "WORKFLOW_FINAL_STATES",
-    "Workflow",
-    "WorkflowPage",
-    "WorkflowStep",
-    "to_json",
-]
+__all__ = jobplatform_client.__all__
