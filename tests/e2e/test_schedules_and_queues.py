@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -27,21 +25,12 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from jobplatform.jobs.schedules import KEY_PREFIX
-from tests.conftest import ADMIN_PASSWORD, start_web, start_worker, stop
 from tests.e2e.browser import chromium, click, field, log_in, panel_state, screenshot, wait_for
-from tests.engine_harness import QUICK
+from tests.e2e.platform import Platform, private_platform
 from tests.helpers import wait_until
 
 QUEUE = "tests"  # the queue of tests/plugins/testjobs.py's job types
 WITNESS_QUEUE = "e2e-witness"
-
-
-@dataclass(frozen=True)
-class Platform:
-    url: str
-    api: httpx.Client  # logged in as the admin
-    worker_log: Path
-    folder: Path
 
 
 @pytest.fixture(scope="module")
@@ -51,24 +40,10 @@ def platform(platform_env, mongo_server, private_redis, tmp_path_factory) -> Ite
     folder = tmp_path_factory.mktemp("e2e-schedules")
     manifest = folder / "plugins.toml"
     manifest.write_text(f'[job_types."test.touch"]\nqueue = "{WITNESS_QUEUE}"\n')
-    env = {
-        **platform_env,
-        **QUICK,
-        "PLUGINS_FILE": str(manifest),
-        "EXTRA_PLUGINS": "tests.plugins.testjobs",
-        "DATA_DIR": str(folder),
-        "MONGO_URI": f"{mongo_server}jp_e2e_{uuid.uuid4().hex[:10]}",
-        "REDIS_URI": private_redis(),
-    }
-    worker = start_worker(env, folder / "worker.log")
-    web, url = start_web(env, folder / "web.log")
-    token = httpx.post(f"{url}/api/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-    assert token.status_code == 200, token.text
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
-        yield Platform(url, api, folder / "worker.log", folder)
-    stop(web)
-    stop(worker)
+    with private_platform(
+        platform_env, mongo_server, private_redis(), folder, PLUGINS_FILE=str(manifest)
+    ) as platform:
+        yield platform
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,9 +23,8 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from jobplatform.ui.pages.workflows import STEP_COLOURS
-from tests.conftest import ADMIN_PASSWORD, start_web, start_worker, stop
 from tests.e2e.browser import chromium, click, log_in, screenshot, wait_for
-from tests.engine_harness import QUICK
+from tests.e2e.platform import Platform, private_platform
 from tests.helpers import wait_until
 
 # The graph's nodes as [name, state, colour], read from the chart's current options.
@@ -38,34 +36,12 @@ return options.series[0].data.map(node => [node.name, node.value, node.itemStyle
 """
 
 
-@dataclass(frozen=True)
-class Platform:
-    url: str
-    api: httpx.Client  # logged in as the admin
-    folder: Path
-
-
 @pytest.fixture(scope="module")
 def platform(platform_env, mongo_server, private_redis, tmp_path_factory) -> Iterator[Platform]:
     """A web and a worker process with the test job types, on databases of their own."""
     folder = tmp_path_factory.mktemp("e2e-workflows")
-    env = {
-        **platform_env,
-        **QUICK,
-        "EXTRA_PLUGINS": "tests.plugins.testjobs",
-        "DATA_DIR": str(folder),
-        "MONGO_URI": f"{mongo_server}jp_e2e_{uuid.uuid4().hex[:10]}",
-        "REDIS_URI": private_redis(),
-    }
-    worker = start_worker(env, folder / "worker.log")
-    web, url = start_web(env, folder / "web.log")
-    token = httpx.post(f"{url}/api/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-    assert token.status_code == 200, token.text
-    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as api:
-        yield Platform(url, api, folder)
-    stop(web)
-    stop(worker)
+    with private_platform(platform_env, mongo_server, private_redis(), folder) as platform:
+        yield platform
 
 
 @pytest.fixture(scope="module")
