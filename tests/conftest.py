@@ -31,6 +31,13 @@ ADMIN_PASSWORD = "test-admin-password-0123456789"
 # A test needs the machine's services when it asks for one of these, directly or not.
 SERVICE_FIXTURES = frozenset({"redis_uri", "mongo_server", "smtp_server"})
 JWT_SECRET = "test-jwt-secret-" + "x" * 40
+# Settings of every test environment. Many tests log in from 127.0.0.1 within a minute, so the
+# per-minute login limits are off (they are tested on apps of their own; the lockout stays on).
+TEST_LIMITS = {
+    "LOGIN_RATE_LIMIT_IP": "0",
+    "LOGIN_RATE_LIMIT_USER": "0",
+    "LIST_COUNT_BUDGET_MS": "0",  # totals must not depend on the machine's load
+}
 REDIS_DATABASES = 64
 # what a worker prints once it serves its queues (a plain "ready" is also in "already")
 WORKER_READY = " ready: queues "
@@ -143,10 +150,7 @@ def platform_env(redis_uri, mongo_uri, smtp_server, tmp_path_factory) -> dict[st
         SMTP_TLS="none",
         WORKER_CONCURRENCY="4",
         PYTHONUNBUFFERED="1",
-        # many tests log in from 127.0.0.1; the limits are tested on apps of their own
-        LOGIN_RATE_LIMIT_IP="0",
-        LOGIN_RATE_LIMIT_USER="0",
-        LIST_COUNT_BUDGET_MS="0",  # totals must not depend on the machine's load
+        **TEST_LIMITS,
     )
     return env
 

@@ -12,7 +12,7 @@ import pytest
 from nicegui.testing import User
 from nicegui.testing.user_simulation import user_simulation
 
-from tests.conftest import ADMIN_PASSWORD, JWT_SECRET, ROOT
+from tests.conftest import ADMIN_PASSWORD, JWT_SECRET, ROOT, TEST_LIMITS
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -30,11 +30,7 @@ def ui_env(private_redis, mongo_server, tmp_path_factory):
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": "2525",
         "SMTP_TLS": "none",
-        "LIST_COUNT_BUDGET_MS": "0",  # totals must not depend on the machine's load
-        # the UI tests log in many times a minute from one address, most as the admin; the
-        # lockout stays on (tested here), the per-minute limits are tested on apps of their own
-        "LOGIN_RATE_LIMIT_IP": "0",
-        "LOGIN_RATE_LIMIT_USER": "0",
+        **TEST_LIMITS,
     }
     saved = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
