@@ -153,6 +153,7 @@ class Job(Document):
     step_key = StringField()
     after = ListField(ObjectIdField(), default=None)
     children = ListField(ObjectIdField(), default=None)
+    fan_ins = ListField(ObjectIdField(), default=None)  # the children after others too
     parent_results = DictField(default=None)
     cancelled_by = ObjectIdField()  # the dead or cancelled step that cancelled this one
     moved_by = ObjectIdField()  # the token of the last workflow move (workflow_steps.py)

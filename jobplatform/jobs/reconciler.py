@@ -14,9 +14,11 @@ It runs in every web and worker process, but only the holder of the `reconciler`
   job is re-enqueued once it has been seen missing, unchanged, for REQUEUE_AFTER_SECONDS
   (a worker records an attempt that runs longer than a fraction of that as running). The
   message says it was sent again, and so does the attempt that it starts;
-- releases (or cancels) workflow steps still blocked although every step they are after
-  has ended, and records the end of workflows whose steps have all ended: what a worker
-  killed between a step's end and those writes leaves behind (jobs/workflow_steps.py);
+- repairs running workflows whose counters have not moved for REQUEUE_AFTER_SECONDS (and,
+  that often, those without counters): releases (or cancels) steps still blocked although
+  every step they are after has ended, and records the end of workflows whose steps have
+  all ended: what a worker killed between a step's end and those writes leaves behind
+  (jobs/workflow_steps.py);
 - every ten minutes, recounts the job counters (transitions made in the second around a
   recount may be counted twice or not at all until the next one), and every hour applies
   history retention.
@@ -30,7 +32,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from jobplatform.config import Settings
@@ -65,7 +67,11 @@ class Reconciler:
         self._missing: dict = {}
         self._read_at: dict[str, float] = {}  # queue -> when its waiting jobs were last read
         self.lock = LeaderLock("reconciler", owner, ttl=max(3 * settings.reconcile_seconds, 5))
-        self._due = {"recount": time.monotonic() + RECOUNT_SECONDS, "retention": 0.0}
+        self._due = {
+            "recount": time.monotonic() + RECOUNT_SECONDS,
+            "retention": 0.0,
+            "uncounted": 0.0,
+        }
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
 
@@ -89,8 +95,12 @@ class Reconciler:
         self.take_back_expired(now)
         self.requeue_missing(now)
         schedules.fire_due(now, self.transitions, self.queue)
-        self.transitions.steps.repair()
         clock = time.monotonic()
+        every = self.settings.requeue_after_seconds
+        uncounted = clock >= self._due["uncounted"]
+        self.transitions.steps.repair(now - timedelta(seconds=every), find_uncounted=uncounted)
+        if uncounted:
+            self._due["uncounted"] = clock + every
         if clock >= self._due["recount"]:
             recount()
             self._due["recount"] = clock + RECOUNT_SECONDS

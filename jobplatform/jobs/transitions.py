@@ -181,7 +181,7 @@ class JobTransitions:
         if state == DEAD:
             self.stats.ended(run.type, DEAD, attempt.finished_at)
         if run.job.get("workflow_id") and state in FINAL:
-            self.steps.ended(run.job, state)
+            self.steps.ended(run.job, state, fields.get("result"))
         return True
 
     def _keep_cancelled_attempt(self, run: Run, attempt: Attempt, retry_for: float) -> bool:

@@ -1,32 +1,41 @@
 """The state changes of workflow steps, part of the job state machine (jobs/transitions.py
-calls them, and nothing else does):
+calls them, and nothing else does). What each step's end costs does not grow with the
+workflow: the counters of jobs/workflow_counters.py say when the steps must be read.
 
 - release: blocked to queued, once every step a step is after has succeeded, with those
   steps' results copied into its `parent_results` (the executor reads the job anyway, so
   the results cost no read when it starts, and a retried step keeps the results it ran
-  with). A parent's success reads its children and their parents' states; it writes only
-  children that are ready, in one guarded update from `blocked` for each set of children
-  with the same parents, so a fan-in step whose parents end at once on many workers is
-  released exactly once (and costs no write per parent). The update stamps a token, and
-  the children that carry it are the ones this call moved: only those are enqueued.
+  with). A step that is its child's only parent queues it at once with its own result.
+  A fan-in step (after two or more) has a counter of the parents that have not
+  succeeded; each parent's success takes one off, and the one that takes the last reads
+  the parents and releases it. Every release is one guarded update from `blocked` for
+  each set of children with the same parents, so a fan-in step whose parents end at once
+  on many workers is released exactly once. The update stamps a token, and the children
+  that carry it are the ones this call moved: only those are enqueued.
 - cascade: a step that ends dead or cancelled cancels its blocked descendants, with a
   reason naming it (`cancelled_by` its job id).
 - restore: retrying such a step puts back to blocked the steps it cancelled; other dead
   or cancelled steps of the workflow then cancel theirs again.
-- settle: the workflow's state, from its steps': a guarded update out of `running`, so
-  of concurrent last steps exactly one records (and announces) its end.
-- repair (the reconciler): releases or cancels blocked steps a killed worker left behind,
-  and settles running workflows whose steps have all ended.
+- settle: each step's end (and each step a cascade cancels) takes one off the workflow's
+  counter of steps not ended; at 0 the steps' states are read and decide the workflow's
+  state, in a guarded update out of `running`, so of concurrent last steps exactly one
+  records (and announces) its end.
+- repair (the reconciler): for each running workflow whose counter stopped moving for
+  REQUEUE_AFTER_SECONDS (or has none, or is at 0), reads its steps, releases or cancels
+  the blocked steps a killed worker left behind, sets its counters from what it read
+  and settles it if every step has ended.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
 
+from jobplatform.jobs import workflow_counters as counters
 from jobplatform.jobs.events import job_event
 from jobplatform.jobs.models import (
     BLOCKED,
@@ -54,7 +63,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jobplatform.workflows")
 MOVED_FIELDS = {"type": 1, "queue": 1, "priority": 1, "attempt_count": 1}
-REPAIR_BATCH = 1000  # blocked steps read per reconciler round
 
 
 def _jobs():
@@ -68,18 +76,36 @@ class StepTransitions:
 
     # -- a step ended ----------------------------------------------------------------------
 
-    def ended(self, job: dict[str, Any], state: str) -> None:
-        """A step reached a final state: release its children, or cancel its descendants;
-        then settle the workflow if this could have been its last step."""
+    def ended(self, job: dict[str, Any], state: str, result: Any = None) -> None:
+        """A step reached a final state: release the children it was the last parent of,
+        or cancel its descendants; then count it (and them) as ended on its workflow, and
+        settle the workflow if that was the last."""
+        ended = 1
         if state == SUCCEEDED:
-            self.release(job.get("children") or [])
+            self._release_children(job, result)
         else:
-            self.cascade(job["workflow_id"], job["_id"], job.get("step_key"), state)
-        if state != SUCCEEDED or not job.get("children"):
+            ended += self.cascade(job["workflow_id"], job["_id"], job.get("step_key"), state)
+        if _nothing_left(counters.take(job["workflow_id"], ended)):
             self.settle(job["workflow_id"])
 
+    def _release_children(self, job: dict[str, Any], result: Any) -> None:
+        """Queue the children of a step that succeeded: at once those it is the only parent
+        of, with its result; a fan-in step when its counter says this was its last parent
+        (read and checked by `release`)."""
+        children = job.get("children") or []
+        if "fan_ins" not in job:  # stored before fan-in counters: read every parent
+            self.release(children)
+            return
+        fan_ins = set(job["fan_ins"])
+        only_parent = [child for child in children if child not in fan_ins]
+        if only_parent:
+            results = {"parent_results": {job.get("step_key"): result}}
+            self._enqueue(self._move(only_parent, BLOCKED, QUEUED, results))
+        self.release([child for child in job["fan_ins"] if _nothing_left(counters.take(child))])
+
     def release(self, child_ids: list[ObjectId]) -> int:
-        """Queue the blocked children whose parents have all succeeded; how many."""
+        """Queue the blocked children whose parents have all succeeded, read from their
+        parents' documents, with those parents' results; how many."""
         if not child_ids:
             return 0
         children = list(
@@ -135,7 +161,7 @@ class StepTransitions:
             return
         below = descendants(workflow.edges, job.step_key)
         ids = [s.job_id for s in workflow.steps if s.key in below]
-        self._move(
+        restored = self._move(
             ids,
             CANCELLED,
             BLOCKED,
@@ -146,13 +172,19 @@ class StepTransitions:
             {"_id": {"$in": workflow.job_ids()}, "state": {"$in": [DEAD, CANCELLED]}},
             {"step_key": 1, "state": 1, "cancelled_by": 1},
         )
-        for step in ended:
-            if step["_id"] != job.id and not step.get("cancelled_by"):
-                self.cascade(workflow.id, step["_id"], step.get("step_key"), step["state"])
-        Workflow._get_collection().update_one(
+        cancelled_again = sum(
+            self.cascade(workflow.id, step["_id"], step.get("step_key"), step["state"])
+            for step in ended
+            if step["_id"] != job.id and not step.get("cancelled_by")
+        )
+        revived = Workflow._get_collection().update_one(
             {"_id": workflow.id, "state": {"$ne": RUNNING}},
             {"$set": {"state": RUNNING, "updated_at": utcnow()}, "$unset": {"finished_at": 1}},
         )
+        if revived.modified_count:  # its counters were removed when it ended
+            self.recount(workflow.id, workflow.job_ids())
+        else:
+            counters.take(workflow.id, cancelled_again - 1 - len(restored))
 
     def retry_problem(self, job: Job) -> str | None:
         """Why a step cannot be retried now (a step it is after has not succeeded)."""
@@ -174,16 +206,17 @@ class StepTransitions:
     # -- the workflow ----------------------------------------------------------------------
 
     def settle(self, workflow_id: ObjectId) -> str | None:
-        """Record the workflow's end if every step has ended; its new state, or None."""
+        """Record the workflow's end if every step has ended, read from the steps; its
+        new state, or None."""
         workflow = Workflow._get_collection().find_one(
             {"_id": workflow_id, "state": RUNNING}, {"steps.job_id": 1, "name": 1}
         )
         if workflow is None:
             return None
         ids = [s["job_id"] for s in workflow.get("steps", [])]
-        if _jobs().find_one({"_id": {"$in": ids}, "state": {"$nin": list(FINAL)}}, {"_id": 1}):
-            return None
         states = {s["state"] for s in _jobs().find({"_id": {"$in": ids}}, {"state": 1})}
+        if not states.issubset(FINAL):
+            return None
         if DEAD in states:
             state = FAILED
         elif CANCELLED in states:
@@ -201,6 +234,7 @@ class StepTransitions:
         )
         if not done.modified_count:
             return False
+        counters.drop(workflow_id)
         # shaped as a job event (the observers read job_id, job_type and attempt), with
         # the workflow's id as job_id
         self.host.emit(
@@ -216,30 +250,67 @@ class StepTransitions:
         )
         return True
 
-    # -- the reconciler --------------------------------------------------------------------
+    # -- counting and repair -----------------------------------------------------------------
 
-    def repair(self) -> int:
-        """Release or cancel blocked steps whose parents have all ended (their release or
-        cancel was lost with a worker), and settle workflows left running; how many steps
-        it moved."""
-        blocked = list(_jobs().find({"state": BLOCKED}, {"after": 1}).limit(REPAIR_BATCH))
-        parent_ids = list({p for step in blocked for p in step.get("after") or []})
-        unfinished = {
-            p["_id"]: p
-            for p in _jobs().find(
-                {"_id": {"$in": parent_ids}, "state": {"$ne": SUCCEEDED}},
-                {"state": 1, "step_key": 1, "workflow_id": 1, "cancelled_by": 1},
+    def recount(self, workflow_id: ObjectId, job_ids: list) -> dict[ObjectId, dict[str, Any]]:
+        """Set the workflow's counters from its steps' states (jobs/workflow_counters.py);
+        the steps as read, by job id."""
+        steps = {
+            doc["_id"]: doc
+            for doc in _jobs().find(
+                {"_id": {"$in": job_ids}},
+                {"state": 1, "after": 1, "step_key": 1, "workflow_id": 1, "cancelled_by": 1},
             )
         }
-        ready = [s["_id"] for s in blocked if not set(s.get("after") or []) & set(unfinished)]
-        moved = self.release(ready)
-        for parent in unfinished.values():
-            if parent["state"] in (DEAD, CANCELLED):
+        succeeded = {job_id for job_id, doc in steps.items() if doc["state"] == SUCCEEDED}
+        counts = {workflow_id: sum(doc["state"] not in FINAL for doc in steps.values())}
+        for job_id, doc in steps.items():
+            after = doc.get("after") or []
+            if len(after) > 1 and doc["state"] != SUCCEEDED:
+                counts[job_id] = len(set(after) - succeeded)
+        counters.set_all(workflow_id, counts)
+        return steps
+
+    def repair(self, stale_before: datetime, *, find_uncounted: bool = False) -> int:
+        """Repair the running workflows whose counters stopped moving before `stale_before`
+        or say nothing is left (and, with `find_uncounted`, those without a counter: stored
+        before counters, or lost); how many steps it moved."""
+        due = counters.due(stale_before)
+        if find_uncounted:
+            running = {w["_id"] for w in Workflow._get_collection().find({"state": RUNNING}, {})}
+            due |= running - counters.counted()
+        return sum(self.repair_workflow(workflow_id) for workflow_id in due)
+
+    def repair_workflow(self, workflow_id: ObjectId) -> int:
+        """Release or cancel the blocked steps whose parents have all ended (their release
+        or cancel was lost with a worker), set the workflow's counters from what is stored,
+        and settle it if every step has ended; how many steps it moved."""
+        workflow = Workflow._get_collection().find_one(
+            {"_id": workflow_id, "state": RUNNING}, {"steps.job_id": 1}
+        )
+        if workflow is None:
+            counters.drop(workflow_id)  # left by an end that did not get to remove them
+            return 0
+        job_ids = [s["job_id"] for s in workflow.get("steps", [])]
+        steps = self.recount(workflow_id, job_ids)
+        blocked = [doc for doc in steps.values() if doc["state"] == BLOCKED]
+        parents = {p for doc in blocked for p in doc.get("after") or []}
+        moved = self.release(
+            [
+                doc["_id"]
+                for doc in blocked
+                if all(steps.get(p, {}).get("state") == SUCCEEDED for p in doc.get("after") or [])
+            ]
+        )
+        for parent_id in parents:
+            parent = steps.get(parent_id, {})
+            if parent.get("state") in (DEAD, CANCELLED):
                 moved += self.cascade(
-                    parent["workflow_id"], parent["_id"], parent.get("step_key"), parent["state"]
+                    workflow_id, parent_id, parent.get("step_key"), parent["state"]
                 )
-        for workflow in Workflow._get_collection().find({"state": RUNNING}, {"_id": 1}):
-            self.settle(workflow["_id"])
+        if moved:
+            self.recount(workflow_id, job_ids)
+        self.settle(workflow_id)
         return moved
 
     # -- writes ----------------------------------------------------------------------------
@@ -289,6 +360,11 @@ class StepTransitions:
                 queue.enqueue_many(name, messages)
             except Exception as exc:  # noqa: BLE001 - the reconciler re-enqueues them
                 log.warning("released steps not enqueued (%s); the reconciler will", exc)
+
+
+def _nothing_left(left: int | None) -> bool:
+    """Whether a counter says it is time to read the steps (at 0, or there is none)."""
+    return left is None or left <= 0
 
 
 def _workflow(workflow_id: ObjectId) -> Workflow | None:

@@ -5,8 +5,9 @@ A submission is checked whole before anything is stored: the graph (workflow_gra
 and each step's data and options, as `JobService.submit_many` checks a batch; the 422
 names each problem as `jobs.N.field`. Then the workflow and its steps are inserted (one
 insert for the steps), the steps without `after` are queued and enqueued like any job,
-and the others are `blocked` until released. If the queue refuses the roots, everything
-stored is removed again."""
+and the others are `blocked` until released; the workflow's counters
+(workflow_counters.py) are set before the steps are stored. If the queue refuses the
+roots, everything stored is removed again."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bson import ObjectId
 
 from jobplatform.errors import InvalidInput, NotFound
 from jobplatform.ids import parse_object_id
+from jobplatform.jobs import workflow_counters as counters
 from jobplatform.jobs.errors import InvalidJobData, InvalidTransition, QueueUnavailable
 from jobplatform.jobs.models import BLOCKED, FINAL, QUEUED, Job, utcnow
 from jobplatform.jobs.query import decode_cursor, encode_cursor
@@ -64,6 +66,7 @@ def submit_workflow(
     workflow = _link(name, created_by, steps, documents)
     Workflow._get_collection().insert_one(workflow.to_mongo().to_dict())
     try:
+        counters.set_all(workflow.id, _counts(workflow, documents))
         Job._get_collection().insert_many(documents)
     except Exception:
         _remove(workflow, documents)
@@ -88,6 +91,7 @@ def _link(
     children: dict[str, list[ObjectId]] = {}
     for parent, child in edges:
         children.setdefault(parent, []).append(id_of[child])
+    fan_ins = {id_of[s["key"]] for s in steps if len(s.get("after") or []) > 1}
     for step, doc in zip(steps, documents, strict=True):
         after = [id_of[key] for key in step.get("after") or []]
         doc.update(workflow_id=workflow_id, step_key=step["key"])
@@ -98,6 +102,7 @@ def _link(
             doc["state"] = QUEUED
         if children.get(step["key"]):
             doc["children"] = children[step["key"]]
+            doc["fan_ins"] = [child for child in doc["children"] if child in fan_ins]
     return Workflow(
         id=workflow_id,
         name=name,
@@ -112,9 +117,17 @@ def _link(
     )
 
 
+def _counts(workflow: Workflow, documents: list[dict]) -> dict[ObjectId, int]:
+    """The new workflow's counters: every step is to end; each fan-in step waits for all
+    its parents (jobs/workflow_counters.py)."""
+    fan_ins = {doc["_id"]: len(doc["after"]) for doc in documents if len(doc.get("after", [])) > 1}
+    return {workflow.id: len(documents), **fan_ins}
+
+
 def _remove(workflow: Workflow, documents: list[dict]) -> None:
     Job._get_collection().delete_many({"_id": {"$in": [doc["_id"] for doc in documents]}})
     Workflow._get_collection().delete_one({"_id": workflow.id})
+    counters.drop(workflow.id)
 
 
 def find_workflow(workflow_id: str) -> Workflow:
