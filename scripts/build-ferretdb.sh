@@ -4,9 +4,9 @@
 # The binary that `go install github.com/FerretDB/FerretDB/cmd/ferretdb@v1.24.2` makes
 # panics at start: the module zip lacks build/version/version.txt. So we vendor the
 # module pinned in tools/ferretdb/go.mod, write that one file, apply the edits in
-# tools/ferretdb/edit_sources.py (they let SQLite use the _id index, and let updates release
-# SQLite's connections and reads in time; see its docstring and the README's "FerretDB"
-# section), and build from the vendor tree.
+# tools/ferretdb/edit_sources.py (they let SQLite use the _id index, let updates release
+# SQLite's connections and reads in time, and make each change of a document atomic; see
+# its docstring and the README's "FerretDB" section), and build from the vendor tree.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(cd "$root" && .venv/bin/python -c 'from jobplatform.devservices import ferretdb_binary; print(ferretdb_binary())')

@@ -48,9 +48,9 @@ def engine(private_redis, mongo_server, mongo_uri, tmp_path_factory, executions)
 
 @pytest.fixture
 def workers(engine):
-    def start(n: int = 1, threads: int = 4) -> None:
+    def start(n: int = 1, threads: int = 4, **env: str) -> None:
         for _ in range(n):
-            engine.worker("--queues", "tests", "--concurrency", str(threads))
+            engine.worker("--queues", "tests", "--concurrency", str(threads), **env)
 
     yield start
     engine.stop_workers()
@@ -151,7 +151,9 @@ def test_a_dead_step_cancels_its_descendants_and_its_retry_completes_the_workflo
 
 
 def test_concurrent_parents_on_two_workers_release_each_fan_in_once(engine, workers, executions):
-    workers(2, threads=8)
+    # The reconciler's repair of stale counters waits 10 minutes here, so only the
+    # parents' own counting can release the fan-ins and end the workflows.
+    workers(2, threads=8, REQUEUE_AFTER_SECONDS="600")
     fan_ins = []
     for n in range(4):
         parents = [step(f"p{i}") for i in range(50)]

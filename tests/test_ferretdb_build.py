@@ -3,13 +3,15 @@
 They let SQLite serve `_id` lookups, `_id` ranges, `$in` on `_id` and sorts by `_id` from
 the `_id` index, string equality from an index on its field, and narrow text searches with
 LIKE; FerretDB must still return exactly what MongoDB would for those queries. They also
-change how an update command holds SQLite's connections (upstream hung at 100 statements).
+change how an update command holds SQLite's connections (upstream hung at 100 statements),
+and make each change of a document atomic (upstream lost concurrent updates).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -442,3 +444,88 @@ def test_update_many_and_delete_many_by_id_in_touch_exactly_those(mongo_server):
     finally:
         client.drop_database(db.name)
         client.close()
+
+
+def run_at_once(threads: int, work) -> list:
+    """Call work(n) on `threads` threads released together; their results, in order."""
+    barrier = threading.Barrier(threads)
+    results: list = [None] * threads
+
+    def run(n: int) -> None:
+        barrier.wait()
+        results[n] = work(n)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return results
+
+
+@pytest.fixture
+def scratch(mongo_server):
+    client = pymongo.MongoClient(mongo_server, socketTimeoutMS=60_000, maxPoolSize=20)
+    db = client[f"jp_build_{uuid.uuid4().hex[:8]}"]
+    yield db
+    client.drop_database(db.name)
+    client.close()
+
+
+def test_concurrent_increments_of_one_document_are_all_counted(scratch):
+    """Upstream read and wrote an updated document in separate transactions: 800 `$inc`s
+    from 8 threads left a counter of 800 at about 450."""
+    scratch.items.insert_one({"_id": "counter", "by_update": 0, "by_find_and_modify": 0})
+
+    def increment(_n: int) -> None:
+        for _ in range(50):
+            scratch.items.update_one({"_id": "counter"}, {"$inc": {"by_update": 1}})
+            scratch.items.find_one_and_update(
+                {"_id": "counter"}, {"$inc": {"by_find_and_modify": 1}}
+            )
+
+    run_at_once(8, increment)
+    assert scratch.items.find_one({"_id": "counter"}) == {
+        "_id": "counter",
+        "by_update": 400,
+        "by_find_and_modify": 400,
+    }
+
+
+def test_of_concurrent_guarded_claims_of_one_document_exactly_one_matches(scratch):
+    """The engine's claim: find_one_and_update guarded by the state it changes. Upstream let
+    two of eight claims match in about half of the rounds."""
+    for round_ in range(20):
+        scratch.items.insert_one({"_id": round_, "state": "queued", "claims": 0})
+        claimed = run_at_once(
+            8,
+            lambda n, round_=round_: scratch.items.find_one_and_update(
+                {"_id": round_, "state": "queued"},
+                {"$set": {"state": "running", "by": n}, "$inc": {"claims": 1}},
+            ),
+        )
+        winners = [n for n, before in enumerate(claimed) if before is not None]
+        after = scratch.items.find_one({"_id": round_})
+        assert len(winners) == 1 and after["claims"] == 1 and after["by"] == winners[0]
+
+
+def test_a_guarded_delete_does_not_remove_a_document_changed_since_its_read(scratch):
+    """delete_many guarded by a state races updates that change that state: each change
+    either comes first (the document stays) or after (it is gone), never half of each."""
+    docs = [{"_id": ObjectId(), "state": "dead"} for _ in range(300)]
+    scratch.items.insert_many(docs)
+
+    def work(n: int) -> int:
+        if n == 0:
+            return scratch.items.delete_many({"state": "dead"}).deleted_count
+        revived = 0
+        for d in docs[n - 1 :: 3]:
+            revived += scratch.items.update_one(
+                {"_id": d["_id"], "state": "dead"}, {"$set": {"state": "queued"}}
+            ).modified_count
+        return revived
+
+    deleted, *revived = run_at_once(4, work)
+    assert deleted + sum(revived) == 300
+    assert scratch.items.count_documents({}) == sum(revived)
+    assert scratch.items.count_documents({"state": "queued"}) == sum(revived)

@@ -27,7 +27,11 @@ the whole collection. These edits, each checked to apply exactly once:
    SQLite can restart its write-ahead log (it cannot while a reader uses the log);
 8. narrow an `$in` of ObjectIds or plain strings on `_id` in SQL to `_id IN (...)`
    (`id_in.go`, copied in), a superset FerretDB still filters;
-9. let findAndModify, too, read its document and release its rows before writing.
+9. let findAndModify, too, read its document and release its rows before writing;
+10. make update, findAndModify and delete atomic per document, as in MongoDB: each holds
+    a lock of its collection from its read to its last write (`document_locks.go`, copied
+    in). Upstream read and wrote in separate transactions, so concurrent `$inc`s were
+    lost and two claims guarded by one state could both match.
 """
 
 from __future__ import annotations
@@ -205,12 +209,45 @@ EDITS = [
         "\tcloser.Add(iter)\n",
         1,
     ),
+    # Edit 10: hold the collection's lock (document_locks.go) from each read-then-write
+    # command's read to its last write, so no other such command changes a document in
+    # between. An update command takes it once for all its statements.
+    (
+        "internal/handler/msg_update.go",
+        "\tvar matched, modified int32\n\tvar upserted types.Array\n",
+        "\tvar matched, modified int32\n\tvar upserted types.Array\n\n"
+        "\tdefer lockCollection(params.DB, params.Collection)()\n",
+        1,
+    ),
+    (
+        "internal/handler/msg_findandmodify.go",
+        "(*findAndModifyResult, error) {\n",
+        "(*findAndModifyResult, error) {\n"
+        "\tdefer lockCollection(params.DB, params.Collection)()\n\n",
+        1,
+    ),
+    (
+        "internal/handler/msg_delete.go",
+        "\tparams, err := common.GetDeleteParams(document, h.L)\n"
+        "\tif err != nil {\n"
+        "\t\treturn nil, lazyerrors.Error(err)\n"
+        "\t}\n",
+        "\tparams, err := common.GetDeleteParams(document, h.L)\n"
+        "\tif err != nil {\n"
+        "\t\treturn nil, lazyerrors.Error(err)\n"
+        "\t}\n\n"
+        "\tdefer lockCollection(params.DB, params.Collection)()\n",
+        1,
+    ),
 ]
 
 
 ADDED_FILES = {
-    name: f"internal/backends/sqlite/{name}"
-    for name in ("string_equality.go", "substring_search.go", "id_in.go")
+    **{
+        name: f"internal/backends/sqlite/{name}"
+        for name in ("string_equality.go", "substring_search.go", "id_in.go")
+    },
+    "document_locks.go": "internal/handler/document_locks.go",
 }
 
 
