@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 from pymongo import MongoClient
 
-from jobplatform.jobs.batching import MAX_BATCH, GroupReader, GroupWriter
+from jobplatform.jobs.batching import MAX_BATCH, GroupCounter, GroupReader, GroupWriter
 
 
 @pytest.fixture
@@ -80,3 +80,29 @@ def test_grouped_reads_answer_each_thread_with_its_own_document(collection):
     assert answers[missing] is None
     assert answers[ids[0]] is None  # no longer queued
     assert all(answers[i]["k"] == str(i) for i in ids[1:])
+
+
+def test_concurrent_takes_from_counters_each_learn_what_they_left(collection):
+    """Takes of different sizes from two counters at once, more than one command carries:
+    each take's answer is what it left as if the takes had run one by one, so every value
+    from the start down to 0 is answered once, and only one take sees 0."""
+    collection.insert_many([{"_id": "a", "left": 3 * MAX_BATCH}, {"_id": "b", "left": 200}])
+    counter = GroupCounter(lambda: collection, lambda: "now")
+    takes = [("a", 1)] * (3 * MAX_BATCH) + [("b", 2)] * 100 + [("none", 1)] * 5
+    start = threading.Barrier(len(takes))
+
+    def take(counter_and_n):
+        start.wait()
+        return counter_and_n[0], counter.take(*counter_and_n)
+
+    with ThreadPoolExecutor(len(takes)) as pool:
+        answers = list(pool.map(take, takes))
+
+    left = {name: sorted(v for k, v in answers if k == name) for name in ("a", "b")}
+    assert left["a"] == list(range(3 * MAX_BATCH))
+    assert left["b"] == list(range(0, 200, 2))
+    assert [v for k, v in answers if k == "none"] == [None] * 5
+    assert {d["_id"]: (d["left"], d["updated_at"]) for d in collection.find()} == {
+        "a": (0, "now"),
+        "b": (0, "now"),
+    }

@@ -1,6 +1,7 @@
-"""Grouped database calls: one thread sends to the jobs collection what many threads hand
-it, as one command. `GroupWriter` is group commit for writes, `GroupReader` the same for
-reads by id.
+"""Grouped database calls: one thread sends to a collection what many threads hand it, as
+one command. `GroupWriter` is group commit for writes to the jobs collection,
+`GroupReader` the same for reads by id, `GroupCounter` for takes from counters (the
+workflows' counters: one `$inc` a counter for all the takes of a batch).
 
 Each executor thread (or request thread) hands the writer a guarded update or a document
 to insert and waits until it is stored. The writer thread takes everything handed to it
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pymongo import InsertOne, UpdateOne
+from pymongo import InsertOne, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, ConnectionFailure
 
@@ -79,6 +80,16 @@ class Insert(_Pending):
 
     documents: list[dict[str, Any]] = field(default_factory=list)
     duplicates: set[int] = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class Take(_Pending):
+    """`n` taken from the counter `counter_id`; `left` is what this take left (None if
+    there is no such counter)."""
+
+    counter_id: Any = None
+    n: int = 1
+    left: int | None = None
 
 
 class _Batcher:
@@ -257,3 +268,45 @@ class GroupWriter(_Batcher):
         docs = {doc["_id"]: doc for doc in self._collection().find({"_id": {"$in": ids}})}
         for write in writes:
             write.applied = write.landed(docs.get(write.filter["_id"]))
+
+
+class GroupCounter(_Batcher):
+    """Takes from counters (documents with a number `left`) for every thread of this
+    process: the takes of a batch from one counter are one `$inc` of their sum.
+
+    Each take learns what it left as if the takes had run one after another in the order
+    they came, so only one take of a batch sees the counter's final value. A take is not
+    retried on a connection failure (an `$inc` may have landed): the caller gets the error.
+    """
+
+    name = "group-counter"
+
+    def __init__(self, collection: Callable[[], Collection], stamp: Callable[[], Any]):
+        super().__init__(collection)
+        self.stamp = stamp  # the value of each changed counter's `updated_at`
+
+    def take(self, counter_id: Any, n: int = 1) -> int | None:
+        """Take `n` from the counter; what is left after this take, or None."""
+        take = Take(deadline=time.monotonic(), counter_id=counter_id, n=n)
+        self._submit(take)
+        return take.left
+
+    def _flush(self, batch: list[_Pending]) -> None:
+        takes: dict[Any, list[Take]] = {}
+        for take in batch:
+            takes.setdefault(take.counter_id, []).append(take)  # type: ignore[attr-defined]
+        for counter_id, of_counter in takes.items():
+            doc = self._collection().find_one_and_update(
+                {"_id": counter_id},
+                {
+                    "$inc": {"left": -sum(take.n for take in of_counter)},
+                    "$set": {"updated_at": self.stamp()},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            left = None if doc is None else doc["left"]
+            for take in reversed(of_counter):
+                take.left = left
+                if left is not None:
+                    left += take.n
+                take.finish()

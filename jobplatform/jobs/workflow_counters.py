@@ -25,10 +25,10 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument, UpdateOne
+from pymongo import UpdateOne
 from pymongo.collection import Collection
 
-from jobplatform.jobs.batching import MAX_BATCH
+from jobplatform.jobs.batching import MAX_BATCH, GroupCounter
 from jobplatform.jobs.models import utcnow
 from jobplatform.jobs.workflow_models import Workflow
 
@@ -39,14 +39,15 @@ def _counters() -> Collection:
     return Workflow._get_collection().database[COLLECTION]
 
 
+_takes = GroupCounter(_counters, utcnow)
+
+
 def take(counter_id: ObjectId, n: int = 1) -> int | None:
-    """Count `n` more done (negative: undone); what is left, or None without a counter."""
-    doc = _counters().find_one_and_update(
-        {"_id": counter_id},
-        {"$inc": {"left": -n}, "$set": {"updated_at": utcnow()}},
-        return_document=ReturnDocument.AFTER,
-    )
-    return None if doc is None else doc["left"]
+    """Count `n` more done (negative: undone); what is left, or None without a counter.
+
+    The takes of this process's threads go out together (batching.GroupCounter): on a
+    fan-in, one `$inc` of the counter for all the parents that ended meanwhile."""
+    return _takes.take(counter_id, n)
 
 
 def set_all(workflow_id: ObjectId, counts: dict[ObjectId, int]) -> None:
