@@ -93,7 +93,7 @@ def test_concurrent_takes_from_counters_each_learn_what_they_left(collection):
 
     def take(counter_and_n):
         start.wait()
-        return counter_and_n[0], counter.take(*counter_and_n)
+        return counter_and_n[0], counter.take(counter_and_n)[0]
 
     with ThreadPoolExecutor(len(takes)) as pool:
         answers = list(pool.map(take, takes))

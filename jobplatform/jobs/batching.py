@@ -103,12 +103,16 @@ class _Batcher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def _submit(self, item: _Pending) -> None:
+    def _submit(self, *items: _Pending) -> None:
+        """Hand the items over together (they may share a batch) and wait for all."""
         self._start()
-        self._queue.put(item)
-        item.done.wait()
-        if item.error is not None:
-            raise item.error
+        for item in items:
+            self._queue.put(item)
+        for item in items:
+            item.done.wait()
+        for item in items:
+            if item.error is not None:
+                raise item.error
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -285,11 +289,11 @@ class GroupCounter(_Batcher):
         super().__init__(collection)
         self.stamp = stamp  # the value of each changed counter's `updated_at`
 
-    def take(self, counter_id: Any, n: int = 1) -> int | None:
-        """Take `n` from the counter; what is left after this take, or None."""
-        take = Take(deadline=time.monotonic(), counter_id=counter_id, n=n)
-        self._submit(take)
-        return take.left
+    def take(self, *takes: tuple[Any, int]) -> list[int | None]:
+        """Take from each counter (id, n) at once; what each take left, or None."""
+        items = [Take(deadline=time.monotonic(), counter_id=c, n=n) for c, n in takes]
+        self._submit(*items)
+        return [item.left for item in items]
 
     def _flush(self, batch: list[_Pending]) -> None:
         takes: dict[Any, list[Take]] = {}

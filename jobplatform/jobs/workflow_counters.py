@@ -43,11 +43,16 @@ _takes = GroupCounter(_counters, utcnow)
 
 
 def take(counter_id: ObjectId, n: int = 1) -> int | None:
-    """Count `n` more done (negative: undone); what is left, or None without a counter.
+    """Count `n` more done (negative: undone); what is left, or None without a counter."""
+    return _takes.take((counter_id, n))[0]
+
+
+def take_each(counter_ids: list[ObjectId]) -> list[int | None]:
+    """Count one more done on each counter, all at once; what is left of each.
 
     The takes of this process's threads go out together (batching.GroupCounter): on a
     fan-in, one `$inc` of the counter for all the parents that ended meanwhile."""
-    return _takes.take(counter_id, n)
+    return _takes.take(*((counter_id, 1) for counter_id in counter_ids))
 
 
 def set_all(workflow_id: ObjectId, counts: dict[ObjectId, int]) -> None:

@@ -80,28 +80,34 @@ class StepTransitions:
         """A step reached a final state: release the children it was the last parent of,
         or cancel its descendants; then count it (and them) as ended on its workflow, and
         settle the workflow if that was the last."""
-        ended = 1
+        workflow_id = job["workflow_id"]
         if state == SUCCEEDED:
-            self._release_children(job, result)
+            workflow_left = self._release_children(job, result)
         else:
-            ended += self.cascade(job["workflow_id"], job["_id"], job.get("step_key"), state)
-        if _nothing_left(counters.take(job["workflow_id"], ended)):
-            self.settle(job["workflow_id"])
+            cancelled = self.cascade(workflow_id, job["_id"], job.get("step_key"), state)
+            workflow_left = counters.take(workflow_id, 1 + cancelled)
+        if _nothing_left(workflow_left):
+            self.settle(workflow_id)
 
-    def _release_children(self, job: dict[str, Any], result: Any) -> None:
+    def _release_children(self, job: dict[str, Any], result: Any) -> int | None:
         """Queue the children of a step that succeeded: at once those it is the only parent
         of, with its result; a fan-in step when its counter says this was its last parent
-        (read and checked by `release`)."""
+        (read and checked by `release`). Counts the step as ended on its workflow, in the
+        same batch as its fan-ins' takes (a fan-in not yet ended keeps the workflow's
+        counter above 0 meanwhile); returns what is left of that counter."""
         children = job.get("children") or []
         if "fan_ins" not in job:  # stored before fan-in counters: read every parent
             self.release(children)
-            return
-        fan_ins = set(job["fan_ins"])
-        only_parent = [child for child in children if child not in fan_ins]
+            return counters.take(job["workflow_id"])
+        fan_ins = job["fan_ins"]
+        only_parent = [child for child in children if child not in set(fan_ins)]
         if only_parent:
             results = {"parent_results": {job.get("step_key"): result}}
             self._enqueue(self._move(only_parent, BLOCKED, QUEUED, results))
-        self.release([child for child in job["fan_ins"] if _nothing_left(counters.take(child))])
+        *fan_ins_left, workflow_left = counters.take_each([*fan_ins, job["workflow_id"]])
+        last_parent_of = zip(fan_ins, map(_nothing_left, fan_ins_left), strict=True)
+        self.release([fan_in for fan_in, last in last_parent_of if last])
+        return workflow_left
 
     def release(self, child_ids: list[ObjectId]) -> int:
         """Queue the blocked children whose parents have all succeeded, read from their
