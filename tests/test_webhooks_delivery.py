@@ -17,6 +17,7 @@ import pytest
 from jobplatform import db
 from jobplatform.config import load_settings
 from jobplatform.jobs.models import FINAL, SUCCEEDED, Job
+from jobplatform.jobs.workflows import submit_workflow
 from jobplatform.webhooks.crypto import SecretBox
 from jobplatform.webhooks.delivery import DELIVER, QUEUE, made_by
 from jobplatform.webhooks.models import WebhookEndpoint
@@ -189,3 +190,45 @@ def test_a_listener_that_never_answers_delays_no_job_and_no_other_endpoint(
         waiting = deliveries_of(held)
         assert len(waiting) == len(touched)
         assert SUCCEEDED not in {d.state for d in waiting}
+
+
+def test_a_workflows_end_is_delivered_each_time_it_ends(engine, webhooks):
+    """`workflow.finished` goes to the endpoints that want it, whatever job types they
+    filter on; a workflow that fails and, after a retry of its dead step, succeeds is
+    delivered twice, once for each end."""
+    with Listener() as listener:
+        endpoint, secret = webhooks.create(
+            {"url": listener.url, "events": ["workflow.finished"], "job_types": ["test.noop"]}
+        )
+        jobs_only, _ = webhooks.create({"url": listener.url, "events": ["job.dead"]})
+        engine.worker(*QUEUES)
+        graph = [
+            {"key": "a", "name": "test.step", "data": {"tag": "a"}},
+            {
+                "key": "b",
+                "name": "test.step",
+                "data": {"tag": "b", "fail_times": 1},
+                "after": ["a"],
+                "max_attempts": 1,
+            },
+        ]
+        workflow = submit_workflow(engine.jobs, "hooked", graph)
+
+        [failed] = final_deliveries(endpoint, 1)
+        [request] = [r for r in listener.wait_for(2) if b"workflow.finished" in r.body]
+        assert verify(secret, request.headers, request.body)
+        sent = json.loads(request.body)
+        assert sent["id"] == str(failed.id) and sent["event"] == "workflow.finished"
+        assert {k: sent["data"][k] for k in ("workflow_id", "workflow_name", "state")} == {
+            "workflow_id": str(workflow.id),
+            "workflow_name": "hooked",
+            "state": "failed",
+        }
+        assert len(final_deliveries(jobs_only, 1)) == 1  # b's death, not the workflow's end
+
+        dead = Job.objects.get(workflow_id=workflow.id, step_key="b")
+        engine.jobs.retry(str(dead.id))
+        delivered = final_deliveries(endpoint, 2)
+        assert [d.data["payload"]["state"] for d in delivered] == ["failed", "succeeded"]
+        assert {d.state for d in delivered} == {SUCCEEDED}
+        assert len(deliveries_of(jobs_only)) == 1

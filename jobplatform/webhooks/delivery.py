@@ -11,7 +11,9 @@ how the processor knows the webhooks plugin made the job: a `webhook.deliver` su
 through the API or the admin app carries its submitter's name and is refused unsent, so
 nobody can have the platform sign a body of their own. A job event's delivery has the
 idempotency key `webhook:<endpoint>:<job>:<event>:<attempt>`, so the same event reported
-twice is delivered once.
+twice is delivered once. A workflow's end has `webhook:<endpoint>:<workflow>:
+workflow.finished:<when it ended>` instead: a retried step can make a workflow run and
+end again, and each end is delivered.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 from typing import Any
 
 from jobplatform.jobs.models import utcnow
+from jobplatform.jobs.workflow_models import WORKFLOW_FINISHED
 from jobplatform.webhooks.models import EVENTS, PING, iso
 
 DELIVER = "webhook.deliver"
@@ -53,8 +56,9 @@ def delivery_request(
 
 
 def event_key(endpoint_id: Any, event: str, job_event: dict[str, Any]) -> str:
-    """The idempotency key of a job event's delivery to one endpoint."""
-    return f"{MADE_BY}{endpoint_id}:{job_event['job_id']}:{event}:{job_event['attempt']}"
+    """The idempotency key of an event's delivery to one endpoint."""
+    occurrence = iso(job_event["at"]) if event == WORKFLOW_FINISHED else job_event["attempt"]
+    return f"{MADE_BY}{endpoint_id}:{job_event['job_id']}:{event}:{occurrence}"
 
 
 def body(job_id: str, data: dict[str, Any]) -> bytes:

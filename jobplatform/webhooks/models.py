@@ -12,6 +12,7 @@ from typing import Any
 from mongoengine import BooleanField, DateTimeField, Document, ListField, StringField
 
 from jobplatform.jobs.models import utcnow
+from jobplatform.jobs.workflow_models import WORKFLOW_FINISHED
 
 JOB_EVENTS = {  # a job event's kind (plugins' on_job_event) -> the webhook event
     "succeeded": "job.succeeded",
@@ -19,7 +20,7 @@ JOB_EVENTS = {  # a job event's kind (plugins' on_job_event) -> the webhook even
     "failed": "job.failed",
     "cancelled": "job.cancelled",
 }
-EVENTS = (*JOB_EVENTS.values(), "workflow.finished")  # workflow.finished: the workflows issue's
+EVENTS = (*JOB_EVENTS.values(), WORKFLOW_FINISHED)  # a workflow's end: its kind is its name
 PING = "ping"
 
 

@@ -1,4 +1,5 @@
-"""Which endpoints a job event goes to: the delivery job to submit for each.
+"""Which endpoints a job event (or a workflow's end) goes to: the delivery job to submit
+for each.
 
 Called on the job's own thread (through `on_job_event`) for every transition, so it must
 cost nothing when no endpoint wants the event: the enabled endpoints' routes (id, events,
@@ -19,12 +20,15 @@ from typing import Any
 
 from bson import ObjectId
 
+from jobplatform.jobs.workflow_models import WORKFLOW_FINISHED
 from jobplatform.webhooks.delivery import DELIVER, delivery_request, event_key
 from jobplatform.webhooks.models import JOB_EVENTS, WebhookEndpoint, iso
 
 log = logging.getLogger("jobplatform.webhooks")
 CACHE_SECONDS = 5.0
 EVENT_FIELDS = ("job_id", "job_type", "attempt", "error", "duration_ms")
+WORKFLOW_FIELDS = ("workflow_id", "workflow_name", "state")
+EVENT_NAMES = {**JOB_EVENTS, WORKFLOW_FINISHED: WORKFLOW_FINISHED}  # event kind -> webhook
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,11 @@ class Route:
     job_types: frozenset[str]  # empty: every job type
 
     def wants(self, event: str, job_type: str | None) -> bool:
-        return event in self.events and (not self.job_types or job_type in self.job_types)
+        """Whether the endpoint wants the event; `job_type` is None for a workflow's end,
+        which the job types do not filter (a workflow has steps of many types)."""
+        if event not in self.events:
+            return False
+        return job_type is None or not self.job_types or job_type in self.job_types
 
 
 class RouteCache:
@@ -84,15 +92,18 @@ ROUTES = RouteCache()
 
 
 def event_deliveries(event: dict[str, Any]) -> list[dict[str, Any]]:
-    """The delivery jobs (as submissions) of a job event: one per enabled endpoint that
-    wants it."""
-    name = JOB_EVENTS.get(event["kind"])
+    """The delivery jobs (as submissions) of a job event or a workflow's end: one per
+    enabled endpoint that wants it."""
+    name = EVENT_NAMES.get(event["kind"])
     if name is None or event.get("job_type") == DELIVER:
         return []
-    routes = [r for r in ROUTES.routes() if r.wants(name, event.get("job_type"))]
+    of_workflow = name == WORKFLOW_FINISHED
+    job_type = None if of_workflow else event.get("job_type")
+    routes = [r for r in ROUTES.routes() if r.wants(name, job_type)]
     if not routes:
         return []
-    payload = {key: event[key] for key in EVENT_FIELDS if key in event}
+    fields = WORKFLOW_FIELDS if of_workflow else EVENT_FIELDS
+    payload = {key: event[key] for key in fields if key in event}
     payload["at"] = iso(event["at"])
     return [
         delivery_request(
