@@ -83,26 +83,35 @@ def test_grouped_reads_answer_each_thread_with_its_own_document(collection):
 
 
 def test_concurrent_takes_from_counters_each_learn_what_they_left(collection):
-    """Takes of different sizes from two counters at once, more than one command carries:
-    each take's answer is what it left as if the takes had run one by one, so every value
-    from the start down to 0 is answered once, and only one take sees 0."""
-    collection.insert_many([{"_id": "a", "left": 3 * MAX_BATCH}, {"_id": "b", "left": 200}])
+    """Takes from two documents at once, more than one command carries, some from two
+    fields of a document: each take's answer is what it left as if the takes had run one
+    by one, so every value from the start down to 0 is answered once, and only one take
+    sees 0."""
+    collection.insert_many([{"_id": "a", "left": 150, "fan_in": 50}, {"_id": "b", "left": 200}])
     counter = GroupCounter(lambda: collection, lambda: "now")
-    takes = [("a", 1)] * (3 * MAX_BATCH) + [("b", 2)] * 100 + [("none", 1)] * 5
+    takes = (
+        [("a", {"left": 1})] * 100
+        + [("a", {"left": 1, "fan_in": 1})] * 50
+        + [("b", {"left": 2})] * 100
+        + [("none", {"left": 1})] * 5
+    )
     start = threading.Barrier(len(takes))
 
-    def take(counter_and_n):
+    def take(document_and_amounts):
         start.wait()
-        return counter_and_n[0], counter.take(counter_and_n)[0]
+        return document_and_amounts[0], counter.take(*document_and_amounts)
 
     with ThreadPoolExecutor(len(takes)) as pool:
         answers = list(pool.map(take, takes))
 
-    left = {name: sorted(v for k, v in answers if k == name) for name in ("a", "b")}
-    assert left["a"] == list(range(3 * MAX_BATCH))
-    assert left["b"] == list(range(0, 200, 2))
+    def left(document: str, name: str) -> list[int]:
+        return sorted(v[name] for k, v in answers if k == document and v and name in v)
+
+    assert left("a", "left") == list(range(150))
+    assert left("a", "fan_in") == list(range(50))
+    assert left("b", "left") == list(range(0, 200, 2))
     assert [v for k, v in answers if k == "none"] == [None] * 5
-    assert {d["_id"]: (d["left"], d["updated_at"]) for d in collection.find()} == {
-        "a": (0, "now"),
-        "b": (0, "now"),
+    assert {doc.pop("_id"): doc for doc in collection.find()} == {
+        "a": {"left": 0, "fan_in": 0, "updated_at": "now"},
+        "b": {"left": 0, "updated_at": "now"},
     }

@@ -84,12 +84,12 @@ class Insert(_Pending):
 
 @dataclass(eq=False)
 class Take(_Pending):
-    """`n` taken from the counter `counter_id`; `left` is what this take left (None if
-    there is no such counter)."""
+    """Amounts taken from the counters (fields) of the document `counter_id`; `left` is
+    what this take left of each (None if there is no such document)."""
 
     counter_id: Any = None
-    n: int = 1
-    left: int | None = None
+    amounts: dict[str, int] = field(default_factory=dict)
+    left: dict[str, int] | None = None
 
 
 class _Batcher:
@@ -103,16 +103,12 @@ class _Batcher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def _submit(self, *items: _Pending) -> None:
-        """Hand the items over together (they may share a batch) and wait for all."""
+    def _submit(self, item: _Pending) -> None:
         self._start()
-        for item in items:
-            self._queue.put(item)
-        for item in items:
-            item.done.wait()
-        for item in items:
-            if item.error is not None:
-                raise item.error
+        self._queue.put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -275,42 +271,48 @@ class GroupWriter(_Batcher):
 
 
 class GroupCounter(_Batcher):
-    """Takes from counters (documents with a number `left`) for every thread of this
-    process: the takes of a batch from one counter are one `$inc` of their sum.
+    """Takes from counters (number fields of documents) for every thread of this process:
+    the takes of a batch from one document are one `$inc` of their sums.
 
-    Each take learns what it left as if the takes had run one after another in the order
-    they came, so only one take of a batch sees the counter's final value. A take is not
-    retried on a connection failure (an `$inc` may have landed): the caller gets the error.
+    Each take learns what it left of each of its counters as if the takes had run one
+    after another in the order they came, so only one take of a batch sees a counter's
+    final value. A take is not retried on a connection failure (its `$inc` may have
+    landed): the caller gets the error.
     """
 
     name = "group-counter"
 
     def __init__(self, collection: Callable[[], Collection], stamp: Callable[[], Any]):
         super().__init__(collection)
-        self.stamp = stamp  # the value of each changed counter's `updated_at`
+        self.stamp = stamp  # the value of each changed document's `updated_at`
 
-    def take(self, *takes: tuple[Any, int]) -> list[int | None]:
-        """Take from each counter (id, n) at once; what each take left, or None."""
-        items = [Take(deadline=time.monotonic(), counter_id=c, n=n) for c, n in takes]
-        self._submit(*items)
-        return [item.left for item in items]
+    def take(self, counter_id: Any, amounts: dict[str, int]) -> dict[str, int] | None:
+        """Take each amount from its field of the document; what is left of each after
+        this take, or None if there is no such document."""
+        take = Take(deadline=time.monotonic(), counter_id=counter_id, amounts=amounts)
+        self._submit(take)
+        return take.left
 
     def _flush(self, batch: list[_Pending]) -> None:
         takes: dict[Any, list[Take]] = {}
         for take in batch:
             takes.setdefault(take.counter_id, []).append(take)  # type: ignore[attr-defined]
-        for counter_id, of_counter in takes.items():
+        for counter_id, of_document in takes.items():
+            total: dict[str, int] = {}
+            for take in of_document:
+                for name, n in take.amounts.items():
+                    total[name] = total.get(name, 0) + n
             doc = self._collection().find_one_and_update(
                 {"_id": counter_id},
                 {
-                    "$inc": {"left": -sum(take.n for take in of_counter)},
+                    "$inc": {name: -n for name, n in total.items()},
                     "$set": {"updated_at": self.stamp()},
                 },
                 return_document=ReturnDocument.AFTER,
             )
-            left = None if doc is None else doc["left"]
-            for take in reversed(of_counter):
-                take.left = left
+            left = None if doc is None else {name: doc[name] for name in total}
+            for take in reversed(of_document):
+                take.left = None if left is None else {n: left[n] for n in take.amounts}
                 if left is not None:
-                    left += take.n
+                    left = {n: v + take.amounts.get(n, 0) for n, v in left.items()}
                 take.finish()

@@ -7,10 +7,11 @@ workflow: the counters of jobs/workflow_counters.py say when the steps must be r
   the results cost no read when it starts, and a retried step keeps the results it ran
   with). A step that is its child's only parent queues it at once with its own result.
   A fan-in step (after two or more) has a counter of the parents that have not
-  succeeded; each parent's success takes one off, and the one that takes the last reads
-  the parents and releases it. Every release is one guarded update from `blocked` for
-  each set of children with the same parents, so a fan-in step whose parents end at once
-  on many workers is released exactly once. The update stamps a token, and the children
+  succeeded; each parent's success takes one off (in the same write as its own end, see
+  settle), and the one that takes the last reads the parents and releases it. Every
+  release is one guarded update from `blocked` for each set of children with the same
+  parents, so a fan-in step whose parents end at once on many workers is released
+  exactly once. The update stamps a token, and the children
   that carry it are the ones this call moved: only those are enqueued.
 - cascade: a step that ends dead or cancelled cancels its blocked descendants, with a
   reason naming it (`cancelled_by` its job id).
@@ -85,28 +86,26 @@ class StepTransitions:
             workflow_left = self._release_children(job, result)
         else:
             cancelled = self.cascade(workflow_id, job["_id"], job.get("step_key"), state)
-            workflow_left = counters.take(workflow_id, 1 + cancelled)
+            workflow_left, _ = counters.take(workflow_id, 1 + cancelled)
         if _nothing_left(workflow_left):
             self.settle(workflow_id)
 
     def _release_children(self, job: dict[str, Any], result: Any) -> int | None:
         """Queue the children of a step that succeeded: at once those it is the only parent
         of, with its result; a fan-in step when its counter says this was its last parent
-        (read and checked by `release`). Counts the step as ended on its workflow, in the
-        same batch as its fan-ins' takes (a fan-in not yet ended keeps the workflow's
-        counter above 0 meanwhile); returns what is left of that counter."""
+        (read and checked by `release`). Counts the step as ended on its workflow in the
+        same write as its fan-ins' counts; returns what is left of the workflow's counter."""
         children = job.get("children") or []
         if "fan_ins" not in job:  # stored before fan-in counters: read every parent
             self.release(children)
-            return counters.take(job["workflow_id"])
+            return counters.take(job["workflow_id"], 1)[0]
         fan_ins = job["fan_ins"]
         only_parent = [child for child in children if child not in set(fan_ins)]
         if only_parent:
             results = {"parent_results": {job.get("step_key"): result}}
             self._enqueue(self._move(only_parent, BLOCKED, QUEUED, results))
-        *fan_ins_left, workflow_left = counters.take_each([*fan_ins, job["workflow_id"]])
-        last_parent_of = zip(fan_ins, map(_nothing_left, fan_ins_left), strict=True)
-        self.release([fan_in for fan_in, last in last_parent_of if last])
+        workflow_left, fan_ins_left = counters.take(job["workflow_id"], 1, fan_ins)
+        self.release([f for f, left in fan_ins_left.items() if _nothing_left(left)])
         return workflow_left
 
     def release(self, child_ids: list[ObjectId]) -> int:
@@ -269,12 +268,13 @@ class StepTransitions:
             )
         }
         succeeded = {job_id for job_id, doc in steps.items() if doc["state"] == SUCCEEDED}
-        counts = {workflow_id: sum(doc["state"] not in FINAL for doc in steps.values())}
-        for job_id, doc in steps.items():
-            after = doc.get("after") or []
-            if len(after) > 1 and doc["state"] != SUCCEEDED:
-                counts[job_id] = len(set(after) - succeeded)
-        counters.set_all(workflow_id, counts)
+        fan_ins = {
+            job_id: len(set(doc["after"]) - succeeded)
+            for job_id, doc in steps.items()
+            if len(doc.get("after") or []) > 1 and doc["state"] != SUCCEEDED
+        }
+        left = sum(doc["state"] not in FINAL for doc in steps.values())
+        counters.set_all(workflow_id, left, fan_ins)
         return steps
 
     def repair(self, stale_before: datetime, *, find_uncounted: bool = False) -> int:

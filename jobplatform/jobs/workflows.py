@@ -66,7 +66,8 @@ def submit_workflow(
     workflow = _link(name, created_by, steps, documents)
     Workflow._get_collection().insert_one(workflow.to_mongo().to_dict())
     try:
-        counters.set_all(workflow.id, _counts(workflow, documents))
+        fan_ins = {d["_id"]: len(d["after"]) for d in documents if len(d.get("after", [])) > 1}
+        counters.set_all(workflow.id, len(documents), fan_ins)
         Job._get_collection().insert_many(documents)
     except Exception:
         _remove(workflow, documents)
@@ -115,13 +116,6 @@ def _link(
             for s, d in zip(steps, documents, strict=True)
         ],
     )
-
-
-def _counts(workflow: Workflow, documents: list[dict]) -> dict[ObjectId, int]:
-    """The new workflow's counters: every step is to end; each fan-in step waits for all
-    its parents (jobs/workflow_counters.py)."""
-    fan_ins = {doc["_id"]: len(doc["after"]) for doc in documents if len(doc.get("after", [])) > 1}
-    return {workflow.id: len(documents), **fan_ins}
 
 
 def _remove(workflow: Workflow, documents: list[dict]) -> None:
