@@ -6,6 +6,8 @@
 # compute, so two cores run three streams well. The admin app's tests get a process of their
 # own because NiceGUI's app is process-wide: once a simulated user has started it, an
 # in-process API app cannot be built in that process any more.
+# Each stream lists its slowest tests at the end (--durations), to see what to split when
+# the suite nears its ten minutes.
 # With arguments (`make test PYTEST_ARGS=tests/test_x.py`), pytest runs just those, serially.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,9 +16,9 @@ if [ $# -gt 0 ]; then
     exec "$python" -m pytest "$@"
 fi
 logs=$(mktemp -d)
-"$python" -m pytest tests/ui tests/e2e >"$logs/admin-app.log" 2>&1 &
+"$python" -m pytest --durations=10 tests/ui tests/e2e >"$logs/admin-app.log" 2>&1 &
 admin_app=$!
-"$python" -m pytest -n 2 --dist loadfile --ignore=tests/ui --ignore=tests/e2e \
+"$python" -m pytest -n 2 --dist loadfile --durations=25 --ignore=tests/ui --ignore=tests/e2e \
     >"$logs/rest.log" 2>&1 &
 rest=$!
 wait "$admin_app"
