@@ -29,6 +29,32 @@ class DataValidator(Validator):
     }
 
 
+# The rules whose value is a rules set (or a schema) of its own, which may also be the
+# name of one in cerberus's registries.
+NESTED_RULES = ("allow_unknown", "items", "keysrules", "schema", "valuesrules")
+
+
+def normalizes(schema: Any) -> bool:
+    """Whether validating against `schema` can change the data: it holds a normalization
+    rule (`default`, `coerce`, `rename`, `purge_unknown`, ...) at any depth, or names a
+    registered rules set that might. Cerberus copies the whole schema to normalize each
+    document, ten times the cost of validating it; a schema without such rules is
+    validated as it is (`validate(..., normalize=False)`), with the same answer."""
+    stack = [schema]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in DataValidator.normalization_rules:
+                    return True
+                if key in NESTED_RULES and isinstance(item, str):
+                    return True
+                stack.append(item)
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return False
+
+
 def data_problems(data: Any) -> dict[str, list[str]]:
     """Every reason `data` cannot be stored, by field path (`data`, `a.b`, `a.list.2`)."""
     problems: dict[str, list[str]] = {}

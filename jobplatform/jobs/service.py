@@ -6,6 +6,7 @@ validation, allowed transitions) lives in one place.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
@@ -16,7 +17,7 @@ from cerberus import Validator
 
 from jobplatform.ids import parse_object_id
 from jobplatform.jobs.batching import GroupWriter
-from jobplatform.jobs.data_rules import DataValidator, data_problems
+from jobplatform.jobs.data_rules import DataValidator, data_problems, normalizes
 from jobplatform.jobs.errors import (
     InvalidJobData,
     InvalidSubmission,
@@ -76,12 +77,14 @@ class JobService:
         if host.jobs is None:
             host.jobs = self  # the service plugins' hooks reach through `context.jobs`
 
-    def _validator(self, job_type: JobType) -> Validator:
+    def _validator(self, job_type: JobType) -> tuple[Validator, bool]:
         """This thread's validator of the job type's schema (building one costs more
-        than validating with it; a validator is not safe to share between threads)."""
+        than validating with it; a validator is not safe to share between threads), and
+        whether the schema normalizes data (data_rules.normalizes)."""
         cache = self._validators.__dict__.setdefault("by_type", {})
         if job_type.name not in cache:
-            cache[job_type.name] = DataValidator(job_type.schema)
+            schema = job_type.schema
+            cache[job_type.name] = DataValidator(schema), normalizes(schema)
         return cache[job_type.name]
 
     def validate(self, name: str, data: Any) -> dict[str, Any]:
@@ -92,10 +95,11 @@ class JobService:
         problems = data_problems(data)
         if problems:
             raise InvalidJobData("data cannot be stored as it is", problems)
-        validator = self._validator(job_type)
-        if not validator.validate(data):
+        validator, normalize = self._validator(job_type)
+        if not validator.validate(data, normalize=normalize):
             raise InvalidJobData(f"data does not match the '{name}' schema", validator.errors)
-        return validator.document
+        # not normalized, the document shares the caller's nested values: store a copy
+        return validator.document if normalize else copy.deepcopy(validator.document)
 
     def submit(self, name: str, data: Any, **options: Any) -> Job:
         """Validate, store as queued (or scheduled), then put the job id on its queue.
