@@ -311,8 +311,9 @@ class GroupCounter(_Batcher):
                 return_document=ReturnDocument.AFTER,
             )
             left = None if doc is None else {name: doc[name] for name in total}
-            for take in reversed(of_document):
-                take.left = None if left is None else {n: left[n] for n in take.amounts}
+            for take in reversed(of_document):  # the last take left what is stored now
                 if left is not None:
-                    left = {n: v + take.amounts.get(n, 0) for n, v in left.items()}
+                    take.left = {name: left[name] for name in take.amounts}
+                    for name, n in take.amounts.items():
+                        left[name] += n
                 take.finish()

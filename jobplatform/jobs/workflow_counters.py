@@ -26,14 +26,15 @@ workflow ends, and set again if a retry makes it run again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from bson import ObjectId
 from pymongo.collection import Collection
 
 from jobplatform.jobs.batching import GroupCounter
-from jobplatform.jobs.models import utcnow
+from jobplatform.jobs.models import FINAL, SUCCEEDED, utcnow
 from jobplatform.jobs.workflow_models import Workflow
 
 COLLECTION = "workflow_counters"
@@ -48,22 +49,33 @@ _takes = GroupCounter(_counters, utcnow)
 
 
 def take(
-    workflow_id: ObjectId, ended: int, fan_ins: Iterable[ObjectId] = ()
+    workflow_id: ObjectId,
+    ended: int,
+    fan_ins: Sequence[ObjectId] = (),
 ) -> tuple[int | None, dict[ObjectId, int | None]]:
     """Count `ended` more steps ended (negative: undone) and one more parent succeeded of
     each of `fan_ins`; what is left of the workflow's counter and of each fan-in's (None
     for each when the workflow has no counters)."""
-    fan_ins = list(fan_ins)
     left = _takes.take(workflow_id, {LEFT: ended, **{str(f): 1 for f in fan_ins}})
     if left is None:
         return None, dict.fromkeys(fan_ins)
     return left[LEFT], {f: left[str(f)] for f in fan_ins}
 
 
-def set_all(workflow_id: ObjectId, left: int, fan_ins: dict[ObjectId, int]) -> None:
-    """Set the workflow's counters: `left` steps not ended, and each fan-in's parents not
-    succeeded."""
-    counts = {LEFT: left, **{str(f): n for f, n in fan_ins.items()}}
+def is_fan_in(after: list | None) -> bool:
+    """Whether a step after these steps has a counter of its own (two or more parents)."""
+    return len(after or []) > 1
+
+
+def set_from(workflow_id: ObjectId, steps: Iterable[dict[str, Any]]) -> None:
+    """Set the workflow's counters from its steps' documents (`_id`, `state`, `after`):
+    the steps not ended, and for each fan-in step not succeeded its parents that have not."""
+    steps = list(steps)
+    succeeded = {step["_id"] for step in steps if step["state"] == SUCCEEDED}
+    counts: dict[str, Any] = {LEFT: sum(step["state"] not in FINAL for step in steps)}
+    for step in steps:
+        if is_fan_in(step.get("after")) and step["state"] != SUCCEEDED:
+            counts[str(step["_id"])] = len(set(step["after"]) - succeeded)
     _counters().replace_one({"_id": workflow_id}, {**counts, "updated_at": utcnow()}, upsert=True)
 
 

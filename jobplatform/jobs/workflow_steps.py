@@ -100,7 +100,7 @@ class StepTransitions:
             self.release(children)
             return counters.take(job["workflow_id"], 1)[0]
         fan_ins = job["fan_ins"]
-        only_parent = [child for child in children if child not in set(fan_ins)]
+        only_parent = [child for child in children if child not in fan_ins]  # a few each
         if only_parent:
             results = {"parent_results": {job.get("step_key"): result}}
             self._enqueue(self._move(only_parent, BLOCKED, QUEUED, results))
@@ -267,14 +267,7 @@ class StepTransitions:
                 {"state": 1, "after": 1, "step_key": 1, "workflow_id": 1, "cancelled_by": 1},
             )
         }
-        succeeded = {job_id for job_id, doc in steps.items() if doc["state"] == SUCCEEDED}
-        fan_ins = {
-            job_id: len(set(doc["after"]) - succeeded)
-            for job_id, doc in steps.items()
-            if len(doc.get("after") or []) > 1 and doc["state"] != SUCCEEDED
-        }
-        left = sum(doc["state"] not in FINAL for doc in steps.values())
-        counters.set_all(workflow_id, left, fan_ins)
+        counters.set_from(workflow_id, steps.values())
         return steps
 
     def repair(self, stale_before: datetime, *, find_uncounted: bool = False) -> int:

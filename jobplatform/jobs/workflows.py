@@ -66,8 +66,7 @@ def submit_workflow(
     workflow = _link(name, created_by, steps, documents)
     Workflow._get_collection().insert_one(workflow.to_mongo().to_dict())
     try:
-        fan_ins = {d["_id"]: len(d["after"]) for d in documents if len(d.get("after", [])) > 1}
-        counters.set_all(workflow.id, len(documents), fan_ins)
+        counters.set_from(workflow.id, documents)
         Job._get_collection().insert_many(documents)
     except Exception:
         _remove(workflow, documents)
@@ -92,7 +91,7 @@ def _link(
     children: dict[str, list[ObjectId]] = {}
     for parent, child in edges:
         children.setdefault(parent, []).append(id_of[child])
-    fan_ins = {id_of[s["key"]] for s in steps if len(s.get("after") or []) > 1}
+    fan_ins = {id_of[s["key"]] for s in steps if counters.is_fan_in(s.get("after"))}
     for step, doc in zip(steps, documents, strict=True):
         after = [id_of[key] for key in step.get("after") or []]
         doc.update(workflow_id=workflow_id, step_key=step["key"])
