@@ -54,12 +54,12 @@ def connect(settings: Settings) -> None:
     from jobplatform.auth.api_tokens import ApiToken
     from jobplatform.auth.sessions import LoginSession
     from jobplatform.auth.users import User
+    from jobplatform.jobs.indexes import ensure_job_indexes
     from jobplatform.jobs.models import Job
-    from jobplatform.jobs.query import ensure_query_indexes
 
-    for document in (Job, User, LoginSession, ApiToken):
+    for document in (User, LoginSession, ApiToken):
         document.ensure_indexes()
-    ensure_query_indexes()
+    ensure_job_indexes(Job._get_collection())
 
 
 def disconnect() -> None:

@@ -109,16 +109,8 @@ class Job(Document):
 
     meta = {
         "collection": "jobs",
+        # created by jobs/indexes.py, which knows the store
         "auto_create_index": False,
-        "indexes": [
-            {"fields": ["-created_at"]},
-            {"fields": ["state", "-created_at"]},
-            {"fields": ["type", "-created_at"]},
-            # unique: two submissions with the same key race safely to one job
-            {"fields": ["idempotency_key"], "unique": True},
-            {"fields": ["state", "lease_expires_at"]},
-            {"fields": ["state", "finished_at"]},
-        ],
     }
 
     type = StringField(required=True)

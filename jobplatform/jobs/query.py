@@ -6,14 +6,15 @@ as an operator, so `{"$ne": ""}`-style input is only ever text. The search text 
 escaped before it becomes a regular expression.
 
 Jobs are ordered by id: ObjectIds start with their creation second, so id order is
-submission order, and MongoDB serves it from the `_id` index (or the compound
-state/type indexes below) whatever the filters. Pages are keyset cursors (the last id
-seen), so page 1000 costs what page 1 costs. A first page filtered by nothing but state
-and type takes its total from the engine's counters (`jobs/stats.py`: exact up to the
-last second's transitions). Otherwise the total is counted only up to `COUNT_CAP`
-(beyond that the answer says "more than") and only for as long as the count budget
-allows: a count that takes longer is given up, and the page comes without a total. A
-first page that holds every match is its own total, with no count.
+submission order, and MongoDB serves it from the `_id` index (or the compound state,
+type and creator indexes of jobs/indexes.py) whatever the filters. Pages are keyset
+cursors (the last id seen), so page 1000 costs what page 1 costs. A first page filtered
+by nothing but state and type takes its total from the engine's counters
+(`jobs/stats.py`: exact up to the last second's transitions). Otherwise the total is
+counted only up to `COUNT_CAP` (beyond that the answer says "more than") and only for as
+long as the count budget allows: a count that takes longer is given up, and the page
+comes without a total. A first page that holds every match is its own total, with no
+count.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from typing import Any, Literal
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import ExecutionTimeout
 
 from jobplatform.jobs.models import STATES, Job
@@ -36,13 +36,6 @@ COUNT_CAP = 1000
 ID_EPOCH, ID_END = datetime(1970, 1, 1), datetime(2106, 2, 7)  # an id's 32-bit seconds
 SEARCHED_FIELDS = ("type", "idempotency_key", "created_by", "error")
 Order = Literal["newest", "oldest"]
-QUERY_INDEXES = (
-    [("state", ASCENDING), ("_id", DESCENDING)],
-    [("type", ASCENDING), ("_id", DESCENDING)],
-    # the jobs one creator made, newest first: a webhook endpoint's deliveries
-    # (created_by `webhook:<endpoint id>`, webhooks/history.py)
-    [("created_by", ASCENDING), ("_id", DESCENDING)],
-)
 
 
 class InvalidCursor(ValueError):
@@ -165,10 +158,3 @@ def find_jobs(
         else:
             page.total, page.total_capped = min(counted, COUNT_CAP), counted > COUNT_CAP
     return page
-
-
-def ensure_query_indexes() -> None:
-    """The compound indexes that keep filtered, id-ordered pages fast on MongoDB."""
-    collection = Job._get_collection()
-    for keys in QUERY_INDEXES:
-        collection.create_index(keys)
