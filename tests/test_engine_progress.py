@@ -226,7 +226,7 @@ def in_process(engine: Engine, record_running_after: float = 0.05) -> tuple[JobS
     counted too)."""
     host = build_host(entry_points=False, plugins={"testjobs": testjobs})
     stats = StatsRecorder(flush_seconds=AN_HOUR)
-    transitions = JobTransitions(host, stats, GroupWriter(Job._get_collection))
+    transitions = JobTransitions(host, stats, GroupWriter(Job._get_collection), engine.queue)
     executor = Executor(
         transitions,
         engine.queue,

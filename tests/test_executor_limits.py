@@ -44,7 +44,7 @@ def in_process(engine, monkeypatch):
     monkeypatch.setenv("LIMITS_TIMES", f"{engine.settings.redis_uri}#times-{uuid.uuid4().hex}")
     host = build_host(entry_points=False, plugins={"limits": limits_plugin, "testjobs": testjobs})
     stats = StatsRecorder(flush_seconds=AN_HOUR)
-    transitions = JobTransitions(host, stats, GroupWriter(Job._get_collection))
+    transitions = JobTransitions(host, stats, GroupWriter(Job._get_collection), engine.queue)
     limits = JobLimits(host, RedisLimitStore(engine.settings.redis_uri), lease_seconds=3)
     executor = Executor(
         transitions,

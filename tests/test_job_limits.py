@@ -256,11 +256,12 @@ def queue_settings(request, limits_redis, tmp_path):
 
 def test_a_held_back_message_returns_later_with_its_own_eta(queue_settings):
     """Put back in the queue's schedule, marked with its type, its eta and its holds; its
-    priority kept; the next delivery gets the mark and the message's own eta."""
+    priority kept, the job it carried dropped; the next delivery gets the mark and the
+    message's own eta, and reads the job."""
     calls = []
 
-    def execute(job_id, requeued, eta, held_back):
-        calls.append((job_id, eta, held_back))
+    def execute(job_id, requeued, eta, held_back, job):
+        calls.append((job_id, eta, held_back, job))
         if held_back is None:
             raise HeldBack("limited", 30.0, 1)
 
@@ -268,7 +269,7 @@ def test_a_held_back_message_returns_later_with_its_own_eta(queue_settings):
     queue = JobQueue(queue_settings, execute=execute)
     huey = queue.huey(name)
     due = (utcnow() - timedelta(seconds=5)).replace(microsecond=0)
-    queue.enqueue(name, "a" * 24, priority=3)
+    queue.enqueue_many(name, [("a" * 24, 3)], [{"type": "limited", "state": "queued"}])
     queue.enqueue(name, "b" * 24, eta=due)
     for task in huey.read_schedule():
         huey.enqueue(task)  # as the consumer's scheduler does with a due message
@@ -276,10 +277,13 @@ def test_a_held_back_message_returns_later_with_its_own_eta(queue_settings):
     for _ in range(2):
         huey.execute(huey.dequeue())
 
+    assert calls[0][3] == {"type": "limited", "state": "queued"}
     assert queue.lengths(name) == {"pending": 0, "scheduled": 2}
     assert queue.job_ids(name) == {"a" * 24, "b" * 24}  # the reconciler sees them waiting
     held = {task.args[0]: task for task in huey.scheduled()}
     assert held["a" * 24].priority == 3
+    assert held["a" * 24].id == "a" * 24  # still the message a cancel revokes
+    assert "job" not in held["a" * 24].kwargs
     assert held["a" * 24].kwargs["held_back"] == {"type": "limited", "eta": None, "times": 1}
     assert held["b" * 24].kwargs["held_back"] == {"type": "limited", "eta": due, "times": 1}
     for task in held.values():
@@ -290,7 +294,7 @@ def test_a_held_back_message_returns_later_with_its_own_eta(queue_settings):
         huey.enqueue(task)
         huey.execute(huey.dequeue(), later)
 
-    again = {job_id: (eta, mark) for job_id, eta, mark in calls[2:]}
+    again = {job_id: (eta, mark) for job_id, eta, mark, job in calls[2:] if job is None}
     assert again["a" * 24] == (None, held["a" * 24].kwargs["held_back"])
     assert again["b" * 24][0] == due  # its own eta, not the time it was held back for
     assert queue.lengths(name) == {"pending": 0, "scheduled": 0}

@@ -1,15 +1,16 @@
-"""Runs one attempt of one job: read it, run the processor, record what happened.
+"""Runs one attempt of one job: take or read it, run the processor, record what happened.
 
-The executor reads the job (the reads of concurrent threads share a query) and runs it
-at once. An attempt that ends within `record_running_after` seconds (most do) costs one
-more write: its outcome, a guarded update handed to the group writer with the other
-threads' outcomes, so concurrent attempts share a command. An attempt that runs longer
-is claimed (recorded as running under a lease, see `jobs/transitions.py`); the executor
-then renews the lease every third of it, watches for a cancel request and enforces the
-job's timeout. Every outcome is guarded, so a worker that lost its job cannot overwrite
-newer history. A write that fails because MongoDB is unreachable is tried again until
-the lease would run out; the Huey message counts as handled only once the outcome is
-stored.
+The executor takes the job from its message when the message carries it (a submission's,
+see jobs/queue.py) and otherwise reads it (the reads of concurrent threads share a
+query); it runs it at once. An attempt that ends within `record_running_after` seconds
+(most do) costs one more write: its outcome, a guarded update handed to the group writer
+with the other threads' outcomes, so concurrent attempts share a command. An attempt
+that runs longer is claimed (recorded as running under a lease, see
+`jobs/transitions.py`); the executor then renews the lease every third of it, watches for
+a cancel request and enforces the job's timeout. Every outcome is guarded, so a worker
+that lost its job cannot overwrite newer history. A write that fails because MongoDB is
+unreachable is tried again until the lease would run out; the Huey message counts as
+handled only once the outcome is stored.
 
 A job type with a rate or concurrency limit is admitted first (jobs/limits.py): a refused
 job's message goes back on its queue for a moment and the job stays as it is; an admitted
@@ -43,7 +44,7 @@ from jobplatform.jobs.models import (
     utcnow,
 )
 from jobplatform.jobs.queue import JobQueue, stale
-from jobplatform.jobs.run import Run
+from jobplatform.jobs.run import RUN_FIELDS, Run
 from jobplatform.jobs.transitions import JobTransitions
 from jobplatform.plugins.context import JobContext, PermanentError
 from jobplatform.plugins.host import UnknownJobType
@@ -51,8 +52,6 @@ from jobplatform.plugins.jobtype import RetryPolicy
 from jobplatform.plugins.report import REPORT_SECONDS
 
 log = logging.getLogger("jobplatform.worker")
-# what the executor reads of a job: everything but its history and result
-RUN_FIELDS = {"attempts": 0, "result": 0}
 
 
 class AttemptTimeout(Exception):
@@ -96,9 +95,11 @@ class Executor:
         requeued: bool = False,
         eta: datetime | None = None,
         held_back: dict[str, Any] | None = None,
+        job: dict[str, Any] | None = None,
     ) -> None:
-        """Run the job a message names, unless it is no longer waiting or the message is
-        stale; raises `HeldBack` if its type's limits refuse it now (see jobs/limits.py)."""
+        """Run the job a message names (or carries, as `job`), unless it is no longer
+        waiting or the message is stale; raises `HeldBack` if its type's limits refuse it
+        now (see jobs/limits.py)."""
         if self.stopping.is_set():
             self._hand_back(job_id)
             return
@@ -107,7 +108,8 @@ class Executor:
             self.limits.admit(held_back["type"], job_id, held_back["times"]) if held_back else None
         )
         try:
-            job = self.reader.find({"_id": ObjectId(job_id), "state": {"$in": list(WAITING)}})
+            if job is None:
+                job = self.reader.find({"_id": ObjectId(job_id), "state": {"$in": list(WAITING)}})
             if job is None:
                 return  # cancelled, finished, or run by another delivery: nothing to do
             if stale(eta, job.get("run_at")):

@@ -1,4 +1,10 @@
-"""Huey as the transport: one Huey queue per named queue; a message carries only a job id.
+"""Huey as the transport: one Huey queue per named queue; a message names a job by its id.
+
+A submission's message also carries the job as it was stored (`enqueue_many`'s `jobs`), so
+that the executor need not read it back: such a message is named by the job's id, and a
+cancel of the waiting job revokes it (`withdraw`). Every other message (a retry, run now,
+a released workflow step, the reconciler's) carries only the id, and the executor reads
+the job. A message put back on its queue loses the job it carried (see `put_back`).
 
 Redis backs the queues when REDIS_URI is set (many machines); otherwise a SqliteHuey file
 under the data directory does (one machine, no set-up). Both honour message priorities
@@ -52,8 +58,8 @@ def stale(eta: datetime | None, run_at: datetime | None) -> bool:
 class JobQueue:
     """Creates the Huey instance of each named queue and puts job ids on them.
 
-    `execute(job_id, requeued, eta, held_back)` is what a worker runs for each message (it
-    may raise `HeldBack`); processes that only enqueue (the web process) leave it None.
+    `execute(job_id, requeued, eta, held_back, job)` is what a worker runs for each message
+    (it may raise `HeldBack`); processes that only enqueue (the web process) leave it None.
     A worker passes `held(queue, wait)`, true while the queue is paused
     (`PauseWatch.holds`): its consumers then take nothing from that queue, and its
     messages stay on it untouched.
@@ -79,14 +85,18 @@ class JobQueue:
             execute = self._execute
 
             def run_job(
-                job_id: str, requeued: bool = False, held_back: dict | None = None, task=None
+                job_id: str,
+                requeued: bool = False,
+                held_back: dict | None = None,
+                job: dict | None = None,
+                task=None,
             ) -> None:
                 if execute is None:
                     raise RuntimeError("this process only enqueues jobs; run a worker")
                 # a message held back keeps its own eta: its schedule's is the time it returns
                 eta = held_back["eta"] if held_back else task.eta if task is not None else None
                 try:
-                    execute(job_id, requeued, eta, held_back)
+                    execute(job_id, requeued, eta, held_back, job)
                 except HeldBack as back:
                     mark = {"type": back.job_type, "eta": eta, "times": back.times}
                     task.kwargs["held_back"] = mark
@@ -131,8 +141,12 @@ class JobQueue:
             # aware: Huey reads a naive eta as the host's local time
             task.schedule(args=args, eta=eta.replace(tzinfo=UTC), priority=priority)
 
-    def enqueue_many(self, queue: str, messages: list[tuple[str, int]]) -> None:
-        """Put (job id, priority) messages to run now on `queue`, in that order.
+    def enqueue_many(
+        self, queue: str, messages: list[tuple[str, int]], jobs: list[dict] | None = None
+    ) -> None:
+        """Put (job id, priority) messages to run now on `queue`, in that order; with `jobs`
+        (the stored documents of just-submitted jobs, in the same order, without their
+        attempts), each message carries its job and is named by the job's id.
 
         On Redis this is one ZADD: Huey's priority storage keeps a message as an 8-byte
         big-endian microsecond stamp followed by the serialised task, scored by minus its
@@ -140,16 +154,30 @@ class JobQueue:
         next microsecond, so they keep their order. The SQLite queue takes them one by one.
         """
         huey, task = self._queue(queue)
+        carried = jobs or [None] * len(messages)
+        tasks = [
+            task.s(job_id, priority=priority)
+            if job is None
+            else task.s(job_id, job=job, id=job_id, priority=priority)
+            for (job_id, priority), job in zip(messages, carried, strict=True)
+        ]
         if not isinstance(huey.storage, PriorityRedisStorage):
-            for job_id, priority in messages:
-                huey.enqueue(task.s(job_id, priority=priority))
+            for message in tasks:
+                huey.enqueue(message)
             return
         stamp = int(time.time() * 1e6)
         members = {
-            struct.pack(">Q", stamp + i) + huey.serialize_task(task.s(job_id)): -priority
-            for i, (job_id, priority) in enumerate(messages)
+            struct.pack(">Q", stamp + i) + huey.serialize_task(message): -message.priority
+            for i, message in enumerate(tasks)
         }
         huey.storage.conn.zadd(huey.storage.queue_key, members)
+
+    def withdraw(self, queue: str, job_id: str) -> None:
+        """Revoke, once, the message that carries job `job_id` (a submission's, named by the
+        job id; see the module's docstring), so that no worker runs the job from it. Huey
+        drops the revocation when it meets that message; one left behind (there was no such
+        message waiting) costs a few bytes of the queue's storage."""
+        self.huey(queue).revoke_by_id(job_id, revoke_once=True)
 
     def pending(self, queue: str) -> int:
         return self.huey(queue).pending_count()
@@ -196,7 +224,10 @@ def _unless_held(huey: Huey, queue: str, held: Callable[..., bool]) -> Callable:
 def put_back(huey: Huey, task, eta: datetime | None = None) -> None:
     """Put a message taken from `huey`'s queue back on it: as it was, or (`eta`, naive UTC)
     in the queue's schedule, from which the consumers' scheduler returns it once due (it
-    reads the schedule once a second). Its priority and id are kept."""
+    reads the schedule once a second). Its priority and id are kept; the job it carried
+    is not: the job may change while the message waits, so its next delivery reads it
+    (Huey also forgets a revocation made while the message was being run)."""
+    task.kwargs.pop("job", None)
     if eta is None:
         huey.enqueue(task)
         return

@@ -10,6 +10,14 @@ from typing import Any
 from jobplatform.jobs.models import RUNNING
 from jobplatform.plugins.report import AttemptReport
 
+# what an attempt is given of its job: everything but its history and result
+RUN_FIELDS = {"attempts": 0, "result": 0}
+
+
+def run_view(document: dict[str, Any]) -> dict[str, Any]:
+    """A stored job's document as an attempt is given it (RUN_FIELDS)."""
+    return {key: value for key, value in document.items() if key not in RUN_FIELDS}
+
 
 @dataclass
 class Run:

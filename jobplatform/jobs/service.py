@@ -38,6 +38,7 @@ from jobplatform.jobs.models import (
 )
 from jobplatform.jobs.query import JobFilter, JobPage, find_jobs
 from jobplatform.jobs.queue import JobQueue
+from jobplatform.jobs.run import run_view
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.submission_options import job_limits
 from jobplatform.jobs.transitions import JobTransitions
@@ -72,7 +73,7 @@ class JobService:
         self.queue = queue
         self.stats = stats or StatsRecorder()
         self.writer = writer or GroupWriter(Job._get_collection)
-        self.transitions = JobTransitions(host, self.stats, self.writer)
+        self.transitions = JobTransitions(host, self.stats, self.writer, queue)
         self._validators = threading.local()
         if host.jobs is None:
             host.jobs = self  # the service plugins' hooks reach through `context.jobs`
@@ -238,7 +239,7 @@ class JobService:
             answer[answer.index(job)] = _same_type(existing, job.type)
         stored = [job for index, job in enumerate(new) if index not in duplicates]
         try:
-            self._enqueue(stored)
+            self._enqueue([doc for index, doc in enumerate(documents) if index not in duplicates])
         except Exception as exc:
             Job._get_collection().delete_many({"_id": {"$in": [j.id for j in stored]}})
             raise QueueUnavailable(
@@ -246,15 +247,20 @@ class JobService:
             ) from exc
         self.transitions.submitted(stored)
 
-    def _enqueue(self, jobs: list[Job]) -> None:
-        now_by_queue: dict[str, list[tuple[str, int]]] = {}
-        for job in jobs:
-            if job.run_at is None:
-                now_by_queue.setdefault(job.queue, []).append((str(job.id), job.priority))
+    def _enqueue(self, documents: list[dict[str, Any]]) -> None:
+        """Send just-stored jobs (their documents) to their queues: one command per queue
+        for those to run now, whose messages carry them (jobs/queue.py)."""
+        now_by_queue: dict[str, tuple[list[tuple[str, int]], list[dict[str, Any]]]] = {}
+        for doc in documents:
+            job_id, queue, priority = str(doc["_id"]), doc["queue"], doc["priority"]
+            if doc.get("run_at") is None:
+                messages, jobs = now_by_queue.setdefault(queue, ([], []))
+                messages.append((job_id, priority))
+                jobs.append(run_view(doc))
             else:
-                self.queue.enqueue(job.queue, str(job.id), eta=job.run_at, priority=job.priority)
-        for queue, messages in now_by_queue.items():
-            self.queue.enqueue_many(queue, messages)
+                self.queue.enqueue(queue, job_id, eta=doc["run_at"], priority=priority)
+        for queue, (messages, jobs) in now_by_queue.items():
+            self.queue.enqueue_many(queue, messages, jobs)
 
     def get(self, job_id: str) -> Job:
         return find_job(job_id)

@@ -13,7 +13,9 @@ nothing else writes a job's state.
   reconciler.
 - requeue: waiting with no message on its queue stays waiting, its message sent again;
   the reconciler.
-- cancel: waiting to cancelled, or a running job gets `cancel_requested`; JobService.
+- cancel: waiting to cancelled, or a running job gets `cancel_requested`; JobService. A
+  queued job's message is withdrawn (revoked) too, as its executor may not read the job
+  (a submission's message carries it, jobs/queue.py).
 - retry: dead or cancelled to queued, with new attempts; JobService.
 - run now: scheduled or retrying, not yet due, to queued; JobService. Its message for
   later becomes stale (its eta is no longer the job's time) and the executor drops it.
@@ -51,6 +53,7 @@ from jobplatform.jobs.models import (
     Job,
     utcnow,
 )
+from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.run import Run
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.workflow_steps import StepTransitions
@@ -69,10 +72,17 @@ ENDED_AS = {
 class JobTransitions:
     """The state machine of jobs, writing through one group writer per process."""
 
-    def __init__(self, host: PluginHost, stats: StatsRecorder, writer: GroupWriter):
+    def __init__(
+        self,
+        host: PluginHost,
+        stats: StatsRecorder,
+        writer: GroupWriter,
+        queue: JobQueue,
+    ):
         self.host = host
         self.stats = stats
         self.writer = writer
+        self.queue = queue
         self.steps = StepTransitions(host, stats)
 
     # -- submit ----------------------------------------------------------------------------
@@ -292,6 +302,8 @@ class JobTransitions:
             set__state=CANCELLED, set__finished_at=now, set__updated_at=now
         )
         if before is not None:
+            if before.state == QUEUED:
+                self._withdraw(before)
             self.stats.moved(job.type, before.state, CANCELLED)
             self.host.emit(job_event("cancelled", job.id, job.type, before.attempt_count))
             if job.workflow_id:
@@ -300,6 +312,15 @@ class JobTransitions:
         return Job.objects(id=job.id, state__nin=FINAL).modify(
             new=True, set__cancel_requested=True, set__updated_at=now
         )
+
+    def _withdraw(self, job: Job) -> None:
+        """Revoke the message of a job just cancelled while queued. If the queue cannot be
+        reached, a worker that takes a message carrying the job runs it, and its attempt
+        is kept on the cancelled job's record (`_keep_cancelled_attempt`)."""
+        try:
+            self.queue.withdraw(job.queue, str(job.id))
+        except Exception as exc:  # noqa: BLE001 - the cancel stands; see above
+            log.warning("job %s: cancelled, but its message was not revoked (%s)", job.id, exc)
 
     def retry(self, job: Job) -> Job | None:
         """Queue a dead or cancelled job again with as many new attempts as its type

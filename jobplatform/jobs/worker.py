@@ -61,11 +61,11 @@ def run_worker(
     threads = concurrency or settings.worker_concurrency
     me = worker_id()
     stats = StatsRecorder()
-    transitions = JobTransitions(host, stats, GroupWriter(Job._get_collection))
     executor: Executor | None = None
     # the paused queues, read before any consumer starts: they take nothing from those
     pauses = PauseWatch(names).start()
     queue = JobQueue(settings, execute=lambda *message: executor(*message), held=pauses.holds)
+    transitions = JobTransitions(host, stats, GroupWriter(Job._get_collection), queue)
     JobService(host, queue, stats, transitions.writer)  # what hooks reach as `context.jobs`
     executor = Executor(
         transitions,

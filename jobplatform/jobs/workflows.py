@@ -73,7 +73,7 @@ def submit_workflow(
         raise
     stored = [Job._from_son(doc) for doc in documents]
     try:
-        jobs._enqueue([job for job in stored if job.state == QUEUED])
+        jobs._enqueue([doc for doc in documents if doc["state"] == QUEUED])
     except Exception as exc:
         _remove(workflow, documents)
         raise QueueUnavailable(f"the job queue is unavailable ({exc}); nothing was stored") from exc
