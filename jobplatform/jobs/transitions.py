@@ -87,13 +87,13 @@ class JobTransitions:
 
     # -- submit ----------------------------------------------------------------------------
 
-    def submitted(self, jobs: list[Job]) -> None:
-        """Count and announce jobs just stored (the service inserted them)."""
-        for (job_type, state), n in Counter((j.type, j.state) for j in jobs).items():
+    def submitted(self, documents: list[dict[str, Any]]) -> None:
+        """Count and announce jobs just stored (the service inserted these documents)."""
+        for (job_type, state), n in Counter((d["type"], d["state"]) for d in documents).items():
             self.stats.moved(job_type, None, state, n)
-        for job in jobs:
-            if job.state != BLOCKED:
-                self.host.emit(job_event("queued", job.id, job.type, job.attempt_count))
+        for doc in documents:
+            if doc["state"] != BLOCKED:
+                self.host.emit(job_event("queued", doc["_id"], doc["type"], doc["attempt_count"]))
 
     # -- a worker's attempt ------------------------------------------------------------------
 

@@ -71,13 +71,12 @@ def submit_workflow(
     except Exception:
         _remove(workflow, documents)
         raise
-    stored = [Job._from_son(doc) for doc in documents]
     try:
         jobs._enqueue([doc for doc in documents if doc["state"] == QUEUED])
     except Exception as exc:
         _remove(workflow, documents)
         raise QueueUnavailable(f"the job queue is unavailable ({exc}); nothing was stored") from exc
-    jobs.transitions.submitted(stored)
+    jobs.transitions.submitted(documents)
     return workflow
 
 
