@@ -9,11 +9,14 @@ It runs in every web and worker process, but only the holder of the `reconciler`
 - re-enqueues due waiting jobs whose message is missing from the queue (Redis was flushed
   or restarted, the enqueue failed after the MongoDB write, or a worker died during an
   attempt it had not recorded yet). Reading a whole queue is not free, so it first
-  compares, per queue, the number of due waiting jobs in MongoDB with the number of
-  messages in Huey; only when MongoDB has more does it read the job ids on the queue. A
-  job is re-enqueued once it has been seen missing, unchanged, for REQUEUE_AFTER_SECONDS
-  (a worker records an attempt that runs longer than a fraction of that as running). The
-  message says it was sent again, and so does the attempt that it starts;
+  compares, per queue, the number of waiting jobs the engine's counters hold with the
+  number of messages in Huey; only when the counters have more does it read the waiting
+  jobs submitted more than REQUEUE_AFTER_SECONDS ago (by id, which the store narrows in
+  its index, so a burst of fresh jobs is not read round after round) and the job ids on
+  the queue. A job is re-enqueued once it has been seen missing, unchanged, for
+  REQUEUE_AFTER_SECONDS more (a worker records an attempt that runs longer than a
+  fraction of that as running): about twice that after its submission at the earliest.
+  The message says it was sent again, and so does the attempt that it starts;
 - repairs running workflows whose counters have not moved for REQUEUE_AFTER_SECONDS (and,
   that often, those without counters): releases (or cancels) steps still blocked although
   every step they are after has ended, and records the end of workflows whose steps have
@@ -34,6 +37,8 @@ import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from bson import ObjectId
 
 from jobplatform.config import Settings
 from jobplatform.jobs import retention, schedules
@@ -129,12 +134,18 @@ class Reconciler:
 
         A job counts as missing only if it was missing, unchanged, in an earlier round
         at least that long ago: a worker that has just taken a job's message has not
-        written anything yet (short attempts are recorded only when they end)."""
+        written anything yet (short attempts are recorded only when they end). Only jobs
+        submitted that long ago are read at all (see the module's docstring)."""
         suspect = self._queues_to_check()
         waiting = defaultdict(list)
         if suspect:
+            after = timedelta(seconds=self.settings.requeue_after_seconds)
             for row in (
-                Job.objects(state__in=WAITING, queue__in=sorted(suspect))
+                Job.objects(
+                    state__in=WAITING,
+                    queue__in=sorted(suspect),
+                    id__lt=ObjectId.from_datetime(now - after),
+                )
                 .only("id", "queue", "run_at", "updated_at", "priority")
                 .as_pymongo()
             ):
@@ -145,9 +156,6 @@ class Reconciler:
         missing: dict = {}
         requeued = 0
         for name, rows in waiting.items():
-            lengths = self.queue.lengths(name)
-            if len(rows) <= lengths["pending"] + lengths["scheduled"]:
-                continue  # as many messages as waiting jobs: nothing is missing
             present = self.queue.job_ids(name)
             for row in rows:
                 if str(row["_id"]) in present:
