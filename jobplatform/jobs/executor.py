@@ -45,6 +45,7 @@ from jobplatform.jobs.models import (
 )
 from jobplatform.jobs.queue import JobQueue, stale
 from jobplatform.jobs.run import RUN_FIELDS, Run
+from jobplatform.jobs.runners import Runners
 from jobplatform.jobs.transitions import JobTransitions
 from jobplatform.plugins.context import JobContext, PermanentError
 from jobplatform.plugins.host import UnknownJobType
@@ -88,6 +89,7 @@ class Executor:
         self.limits = limits or JobLimits(transitions.host, None, lease_seconds)
         self.slots: dict[str, Slot] = {}  # job id -> the concurrency slot its attempt holds
         self.stopping = threading.Event()  # set on shutdown: take no new jobs
+        self.runners = Runners()  # the threads processors run in
 
     def __call__(
         self,
@@ -170,8 +172,8 @@ class Executor:
             self.queue.enqueue(job.queue, job_id, priority=job.priority)
 
     def _run(self, run: Run, ctx: JobContext, processor, timeout: float | None) -> Outcome:
-        """Run the processor in a thread of its own; claim the attempt if it runs long,
-        then renew its lease while it runs."""
+        """Run the processor in a runner thread (jobs/runners.py); claim the attempt if it
+        runs long, then renew its lease while it runs."""
         outcome = Outcome()
 
         def target() -> None:
@@ -181,19 +183,17 @@ class Executor:
                 outcome.error = exc
                 outcome.trace = traceback.format_exc()
 
-        thread = threading.Thread(target=target, name=f"job-{ctx.job_id}", daemon=True)
-        thread.start()
+        done = self.runners.run(target)
         start = time.monotonic()
         deadline = start + timeout if timeout else None
         next_check = start + self.record_running_after
         while True:
             wake = min(next_check, time.monotonic() + REPORT_SECONDS) if run.claimed else next_check
             wait = wake if deadline is None else min(wake, deadline)
-            thread.join(max(wait - time.monotonic(), 0))
-            if not thread.is_alive():
+            if done.wait(max(wait - time.monotonic(), 0)):
                 return outcome
             if deadline is not None and time.monotonic() >= deadline:
-                ctx.cancel_event.set()  # ask it to stop; the thread is abandoned either way
+                ctx.cancel_event.set()  # ask it to stop; its thread is left to it either way
                 return Outcome(error=AttemptTimeout(f"attempt ran longer than {timeout:g}s"))
             if time.monotonic() < next_check:
                 self._report(run)
