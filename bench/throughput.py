@@ -56,10 +56,11 @@ BATCH = 500
 WRITES = ("insert", "update", "delete", "findAndModify")
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory (VmRSS), or its peak (VmHWM), in MiB."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -388,6 +389,9 @@ def main() -> None:
                 f"worker {i} resident memory: {b:.1f} MiB before, {a:.1f} MiB after "
                 f"{args.rss_jobs} more jobs ({args.rss_jobs / seconds:.0f} jobs/s)"
             )
+        for service in started:
+            peak = rss_mb(service.process.pid, "VmHWM")
+            print(f"{service.name} peak resident memory: {peak:.0f} MiB")
         print(f"load average after: {os.getloadavg()}")
     finally:
         for worker in workers:
