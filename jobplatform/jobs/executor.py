@@ -39,8 +39,8 @@ from jobplatform.jobs.models import (
     RETRYING,
     SUCCEEDED,
     WAITING,
-    Attempt,
     Job,
+    attempt_record,
     utcnow,
 )
 from jobplatform.jobs.queue import JobQueue, stale
@@ -248,8 +248,8 @@ class Executor:
         error: BaseException | None = None,
         trace: str | None = None,
         retry_delay: float | None = None,
-    ) -> Attempt:
-        return Attempt(
+    ) -> dict[str, Any]:
+        return attempt_record(
             number=run.number,
             worker=self.worker_id,
             started_at=run.started_at,
@@ -275,12 +275,12 @@ class Executor:
         trace: str | None = None,
         retry_delay: float | None = None,
         **fields: Any,
-    ) -> Attempt | None:
+    ) -> dict[str, Any] | None:
         """Record the attempt and the new state; the attempt if it was recorded. A final
         state also stamps `finished_at`."""
         attempt = self._attempt(run, clock, outcome, exc, trace, retry_delay)
         if state in (SUCCEEDED, DEAD, CANCELLED):
-            fields["finished_at"] = attempt.finished_at
+            fields["finished_at"] = attempt["finished_at"]
         if run.report.progress is not None:
             fields["progress"] = run.report.progress
         try:
@@ -298,7 +298,7 @@ class Executor:
         if not done:
             return None
         kind = {SUCCEEDED: "succeeded", CANCELLED: "cancelled"}.get(state, "failed")
-        duration = attempt.duration_ms if kind != "cancelled" else None
+        duration = attempt["duration_ms"] if kind != "cancelled" else None
         self.host.emit(
             job_event(
                 kind, run.id, run.type, run.number, duration_ms=duration, error=fields.get("error")
@@ -357,7 +357,7 @@ class Executor:
         if run is None:
             return False
         now = utcnow()
-        attempt = Attempt(
+        attempt = attempt_record(
             number=run.number,
             worker=self.worker_id,
             started_at=run.started_at,

@@ -4,12 +4,14 @@ On MongoDB the compound indexes serve every list, filter and sweep from an index
 by state, type or creator in id order (jobs/query.py), the reconciler's expired leases,
 retention's finished jobs.
 
-FerretDB's SQLite backend uses an index only to narrow a query by `_id` and, in our build,
-by equality on one field (tools/ferretdb/string_equality.go); it never reads the second
-key of a compound index, sorts only by `_id`, and filters everything else in memory. Yet
-every insert and every update evaluates each indexed field of the stored JSON again, so
-the MongoDB set (17 indexed fields) made each write several times dearer than it needs.
-There it keeps one index per field it narrows by, and the unique key.
+FerretDB's SQLite backend hands SQLite only a narrowing by `_id` and, in our build, by
+equality on one field (tools/ferretdb/string_equality.go), and filters everything else
+in memory; every insert and update evaluates each indexed field of the stored JSON
+again, so the MongoDB set (17 indexed fields) made each write several times dearer than
+it needs. There it keeps the unique key and, for each field it narrows by, an index of
+that field and `_id`, from which SQLite reads a narrowed page already in `_id` order
+(the newest 51 of 5,000 `dead` jobs among 100,000: 5 ms, against 43 ms with an index of
+`state` alone, which leaves SQLite to sort them).
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ MONGODB: list[Keys] = [
     [("created_by", ASCENDING), ("_id", DESCENDING)],
 ]
 FERRETDB: list[Keys] = [
-    [("state", ASCENDING)],
-    [("type", ASCENDING)],
-    [("created_by", ASCENDING)],
+    [("state", ASCENDING), ("_id", DESCENDING)],
+    [("type", ASCENDING), ("_id", DESCENDING)],
+    [("created_by", ASCENDING), ("_id", DESCENDING)],
 ]
 
 

@@ -161,7 +161,7 @@ class JobTransitions:
     def finish(
         self,
         run: Run,
-        attempt: Attempt,
+        attempt: dict[str, Any],
         state: str,
         *,
         retry_for: float,
@@ -172,7 +172,7 @@ class JobTransitions:
         attempt whose job was cancelled while it ran is still kept on record."""
         now = utcnow()
         change = {
-            "$push": {"attempts": attempt.to_mongo().to_dict()},
+            "$push": {"attempts": attempt},
             "$set": {
                 "state": state,
                 "attempt_count": run.number,
@@ -187,20 +187,20 @@ class JobTransitions:
         if not self.writer.update(run.guard(), change, run.recorded, retry_for=retry_for):
             return self._keep_cancelled_attempt(run, attempt, retry_for)
         self.stats.moved(run.type, before, state)
-        self.stats.ended(run.type, ENDED_AS[attempt.outcome], attempt.finished_at)
+        self.stats.ended(run.type, ENDED_AS[attempt["outcome"]], attempt["finished_at"])
         if state == DEAD:
-            self.stats.ended(run.type, DEAD, attempt.finished_at)
+            self.stats.ended(run.type, DEAD, attempt["finished_at"])
         if run.job.get("workflow_id") and state in FINAL:
             self.steps.ended(run.job, state, fields.get("result"))
         return True
 
-    def _keep_cancelled_attempt(self, run: Run, attempt: Attempt, retry_for: float) -> bool:
+    def _keep_cancelled_attempt(self, run: Run, attempt: dict[str, Any], retry_for: float) -> bool:
         if run.claimed:
             return False
         kept = self.writer.update(
             {"_id": run.id, "state": CANCELLED, "attempt_count": run.number - 1},
             {
-                "$push": {"attempts": attempt.to_mongo().to_dict()},
+                "$push": {"attempts": attempt},
                 "$set": {"attempt_count": run.number, "updated_at": utcnow()},
             },
             run.recorded,
@@ -214,10 +214,10 @@ class JobTransitions:
             )
         return False
 
-    def put_back(self, run: Run, attempt: Attempt, retry_for: float) -> bool:
+    def put_back(self, run: Run, attempt: dict[str, Any], retry_for: float) -> bool:
         """Queue the job again after an interrupted attempt, which does not count."""
         change = {
-            "$push": {"attempts": attempt.to_mongo().to_dict()},
+            "$push": {"attempts": attempt},
             "$set": {
                 "state": QUEUED,
                 "attempt_count": run.number,
