@@ -4,10 +4,11 @@ Starts its own FerretDB and Redis (devservices) and a real `jobplatform web` pro
 (or uses the MongoDB that --mongo-uri names), inserts a history of N jobs in bulk
 (default 100,000), then drives each endpoint with C concurrent clients (default 50, each
 with an API token of its own, as integrations would) for a fixed number of requests.
-Prints requests per second, p50/p99 latency, and the web process's resident memory idle
+Prints requests per second, p50/p99 latency, the CPU each process (the web process, the
+clients, Redis, FerretDB) spent per request, and the web process's resident memory idle
 and at its peak under load. Asserts nothing.
 
-    .venv/bin/python bench/api.py [--clients 50] [--submits 2000] [--lists 200]
+    .venv/bin/python bench/api.py [--clients 50] [--submits 2000] [--lists 500]
                                   [--history 100000] [--mongo-uri mongodb://...]
 """
 
@@ -81,12 +82,28 @@ async def drive(url: str, tokens: list[str], total: int, request) -> tuple[float
     return time.perf_counter() - started, latencies
 
 
-def report(name: str, seconds: float, latencies: list[float]) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(name: str, processes: dict[str, int], run) -> None:
+    """Run one phase (`run()` gives its seconds and latencies); print its rate, latency
+    and the CPU each process spent per request."""
+    before = {label: cpu_seconds(pid) for label, pid in processes.items()}
+    seconds, latencies = run()
     ordered = sorted(latencies)
     p99 = ordered[max(0, round(len(ordered) * 0.99) - 1)]
+    cpu = ", ".join(
+        f"{label} {(cpu_seconds(pid) - before[label]) / len(ordered) * 1000:.2f}"
+        for label, pid in processes.items()
+    )
     print(
         f"{name:<34} {len(ordered):>6} req  {len(ordered) / seconds:8.1f} req/s   "
-        f"p50 {statistics.median(ordered):8.1f} ms   p99 {p99:8.1f} ms"
+        f"p50 {statistics.median(ordered):8.1f} ms   p99 {p99:8.1f} ms\n"
+        f"{'':<34} CPU ms a request: {cpu}"
     )
 
 
@@ -94,7 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--submits", type=int, default=2000, help="POST /api/jobs requests")
-    parser.add_argument("--lists", type=int, default=20, help="GET /api/jobs requests")
+    parser.add_argument("--lists", type=int, default=500, help="GET /api/jobs requests")
     parser.add_argument("--history", type=int, default=100_000)
     parser.add_argument("--mongo-uri", help="a MongoDB to use instead of a private FerretDB")
     args = parser.parse_args()
@@ -161,22 +178,21 @@ def main() -> None:
             samplers["FerretDB"] = PeakRss(services[-1].process.pid)
         for sampler in samplers.values():
             sampler.start()
-        report(
-            "POST /api/jobs",
-            *asyncio.run(
-                drive(url, tokens, args.submits, lambda http: http.post("/api/jobs", json=EMAIL))
-            ),
-        )
-        report(
-            "GET /api/jobs (first page of 50)",
-            *asyncio.run(drive(url, tokens, args.lists, lambda http: http.get("/api/jobs"))),
-        )
-        report(
-            "GET /api/jobs?state=dead",
-            *asyncio.run(
-                drive(url, tokens, args.lists, lambda http: http.get("/api/jobs?state=dead"))
-            ),
-        )
+        processes = {"web": web.pid, "clients (this process)": os.getpid()}
+        processes.update((service.name, service.process.pid) for service in services)
+        phases = [
+            ("POST /api/jobs", args.submits, lambda http: http.post("/api/jobs", json=EMAIL)),
+            ("GET /api/jobs (first page of 50)", args.lists, lambda http: http.get("/api/jobs")),
+            ("GET /api/jobs?state=dead", args.lists, lambda http: http.get("/api/jobs?state=dead")),
+        ]
+        for name, total, request in phases:
+            measure(
+                name,
+                processes,
+                lambda total=total, request=request: asyncio.run(
+                    drive(url, tokens, total, request)
+                ),
+            )
         for name, sampler in samplers.items():
             sampler.running = False
             print(f"{name} RSS peak under load: {sampler.peak:.0f} MiB")
