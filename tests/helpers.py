@@ -1,21 +1,33 @@
 """Small test helpers: waiting on a condition with a deadline (never a bare sleep), running
-the `jobplatform` command, and checking a crash test's executions against the history."""
+the `jobplatform` command, checking a crash test's executions against the history, and
+ids of jobs made in the past."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def object_id_at(when: datetime):
+    """A new ObjectId whose time is `when` (naive UTC), as one made then would have: a job's
+    id says when it was created, and retention and the reconciler rely on it."""
+    from bson import ObjectId
+
+    seconds = int(when.replace(tzinfo=UTC).timestamp())
+    return ObjectId(seconds.to_bytes(4, "big") + os.urandom(8))
 
 
 def wait_until(

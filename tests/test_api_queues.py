@@ -18,6 +18,7 @@ from jobplatform.jobs.queue_controls import PAUSED
 from jobplatform.jobs.stats import counts_by_type, recount
 from tests.api_app import app_client, bearer, login, new_user
 from tests.conftest import ADMIN_PASSWORD
+from tests.helpers import object_id_at
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +121,12 @@ def test_run_now_makes_a_scheduled_job_queued_once(client):
 
 
 def stored(state: str, job_type: str = "sendEmail", finished_ago: timedelta | None = None):
-    """A job written straight to the history, as a worker would have left it."""
+    """A job written straight to the history, as a worker would have left it; a finished
+    one was created when it finished."""
     now = utcnow()
+    created = now - finished_ago if finished_ago is not None else now
     document = {
+        "_id": object_id_at(created),
         "type": job_type,
         "state": state,
         "queue": "email",
@@ -131,8 +135,8 @@ def stored(state: str, job_type: str = "sendEmail", finished_ago: timedelta | No
         "attempt_count": 1 if state != "queued" else 0,
         "attempts": [],
         "max_attempts": 3,
-        "created_at": now,
-        "updated_at": now,
+        "created_at": created,
+        "updated_at": created,
     }
     if finished_ago is not None:
         document["finished_at"] = now - finished_ago
