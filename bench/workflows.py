@@ -124,7 +124,7 @@ def report(jobs: JobService, args, ports: list[int], env: dict, tmp: Path) -> No
         flush=True,
     )
     print(f"MongoDB commands per step: {per(sent, n)}", flush=True)
-    submit_s, jobs_s, sent = platform_run(jobs, n, ports)
+    submit_s, _, jobs_s, sent = platform_run(jobs, n, ports)
     jobs_rate = n / jobs_s
     print(
         f"independent: {n} no-op jobs through submit_many: {jobs_rate:.0f} jobs/s end to end "
