@@ -240,6 +240,20 @@ def test_clean_without_a_state_takes_every_finished_state_of_the_type(client):
     assert counters(client) == truth()
 
 
+def test_clean_older_than_ids_can_tell_deletes_nothing(client):
+    """An age reaching before 1970, where ObjectIds begin, matches no job (and is no
+    error)."""
+    kind = f"cleanable-{uuid.uuid4().hex[:6]}"
+    job = stored("dead", kind, timedelta(days=1))
+    request = {"type": kind, "older_than_seconds": 90 * 365 * 86400}
+
+    for dry_run in (True, False):
+        done = client.post("/api/jobs/clean", json={**request, "dry_run": dry_run})
+        assert done.status_code == 200, done.text
+        assert done.json()["deleted"] == 0 and done.json()["would_delete"] in (0, None)
+    assert remaining([job]) == {job}
+
+
 @pytest.mark.parametrize(
     ("body", "field", "text"),
     [

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bson import ObjectId
-
 from jobplatform.jobs.batching import MAX_BATCH
 from jobplatform.jobs.errors import InvalidJobData
 from jobplatform.jobs.models import FINAL, STATES, Job, utcnow
+from jobplatform.jobs.query import id_near
 from jobplatform.jobs.stats import StatsRecorder
 
 CLEANABLE = FINAL  # the states whose jobs may be deleted
@@ -50,8 +49,7 @@ class CleanFilter:
             # only older ids can match, a range the store narrows in its index (FerretDB
             # filters `finished_at` row by row, so without it retention read every
             # finished job each hour)
-            newest = ObjectId.from_datetime(self.finished_before + timedelta(seconds=1))
-            query["_id"] = {"$lt": newest}
+            query["_id"] = {"$lt": id_near(self.finished_before, 1)}
         return query
 
 

@@ -42,7 +42,7 @@ class InvalidCursor(ValueError):
     pass
 
 
-def _id_near(moment: datetime, seconds: int) -> ObjectId:
+def id_near(moment: datetime, seconds: int) -> ObjectId:
     """The smallest ObjectId `seconds` from `moment`, within the years ids can hold."""
     margin = timedelta(seconds=abs(seconds))
     moment = min(max(moment, ID_EPOCH + margin), ID_END - margin)
@@ -66,10 +66,10 @@ class JobFilter:
         id_range: dict[str, ObjectId] = {}
         created: dict[str, datetime] = {}
         if self.created_after:
-            id_range["$gte"] = _id_near(self.created_after, -1)
+            id_range["$gte"] = id_near(self.created_after, -1)
             created["$gte"] = self.created_after
         if self.created_before:
-            id_range["$lt"] = _id_near(self.created_before, +1)
+            id_range["$lt"] = id_near(self.created_before, +1)
             created["$lt"] = self.created_before
         if id_range:  # the id bound lets MongoDB use the index; created_at makes it exact
             query["_id"] = id_range

@@ -38,13 +38,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bson import ObjectId
-
 from jobplatform.config import Settings
 from jobplatform.jobs import retention, schedules
 from jobplatform.jobs.heartbeat import live_workers
 from jobplatform.jobs.leader import LeaderLock
 from jobplatform.jobs.models import DEAD, RUNNING, WAITING, Job, utcnow
+from jobplatform.jobs.query import id_near
 from jobplatform.jobs.queue import JobQueue
 from jobplatform.jobs.stats import counts_by_type, recount
 from jobplatform.jobs.transitions import JobTransitions
@@ -144,7 +143,7 @@ class Reconciler:
                 Job.objects(
                     state__in=WAITING,
                     queue__in=sorted(suspect),
-                    id__lt=ObjectId.from_datetime(now - after),
+                    id__lt=id_near(now - after, 0),
                 )
                 .only("id", "queue", "run_at", "updated_at", "priority")
                 .as_pymongo()

@@ -18,7 +18,7 @@ from jobplatform.jobs.models import Job, utcnow
 from jobplatform.jobs.queue_controls import PAUSED
 from jobplatform.jobs.stats import counts_by_type, recount
 from jobplatform.services import build_services
-from tests.helpers import eventually
+from tests.helpers import eventually, object_id_at
 from tests.ui.test_ui_pages import account, log_in
 
 
@@ -33,17 +33,18 @@ def paused() -> set[str]:
 
 def finished(state: str, days_ago: float) -> Job:
     """A sendEmail job as a worker left it, finished `days_ago` days ago."""
-    now = utcnow()
+    then = utcnow() - timedelta(days=days_ago)
     return Job(
+        id=object_id_at(then),
         type="sendEmail",
         data={"recipient": "a@example.com", "subject": "old"},
         state=state,
         queue="email",
         attempt_count=1,
         idempotency_key=f"ui-clean-{uuid.uuid4().hex}",
-        created_at=now - timedelta(days=days_ago),
-        updated_at=now,
-        finished_at=now - timedelta(days=days_ago),
+        created_at=then,
+        updated_at=then,
+        finished_at=then,
     ).save()
 
 
