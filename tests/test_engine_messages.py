@@ -1,6 +1,7 @@
-"""A submission's message carries its job (jobs/queue.py): the executor runs the job from
-it without reading it back, a cancel revokes the message so the job never runs, and every
-other message names only the job's id and is read. Real FerretDB and Redis; this process
+"""A submission's message, and a released workflow step's, carries its job
+(jobs/queue.py): the executor runs the job from it without reading it back, a cancel
+revokes the message so the job never runs, and every other message names only the job's
+id and is read. Real FerretDB and Redis; this process
 takes and runs the messages itself (no worker serves the `tests` queue here)."""
 
 from __future__ import annotations
@@ -152,3 +153,38 @@ def test_a_cancel_that_cannot_reach_the_queue_stands_and_keeps_what_ran(
     cancelled = reload(str(job.id))
     assert cancelled.state == "cancelled"
     assert [(a.number, a.outcome) for a in cancelled.attempts] == [(1, "succeeded")]
+
+
+def chain(consumer, tmp_path, keys: str):
+    """A workflow of test.touch steps, each after the one before; its steps' job ids."""
+    steps = [
+        {"key": k, "name": "test.touch", "data": {"path": str(tmp_path / k)}}
+        | ({"after": [keys[i - 1]]} if i else {})
+        for i, k in enumerate(keys)
+    ]
+    workflow = submit_workflow(consumer.jobs, f"chain-{keys}", steps)
+    return {s.key: str(s.job_id) for s in workflow.steps}
+
+
+def test_a_released_step_runs_from_its_message_without_a_read(consumer, tmp_path):
+    ids = chain(consumer, tmp_path, "abc")
+    consumer.run_next()  # a, which releases b
+
+    sent = commands_about(ids["b"], consumer.run_next)
+
+    assert "find" not in sent and sent["update"] == 1
+    assert reload(ids["b"]).state == "succeeded"
+    assert (tmp_path / "b").read_text() == f"{ids['b']} 1\n"
+    consumer.run_next()  # c
+    assert reload(ids["c"]).state == "succeeded"
+
+
+def test_a_released_step_cancelled_while_queued_never_runs(consumer, tmp_path):
+    ids = chain(consumer, tmp_path, "ab")
+    consumer.run_next()  # a, which releases b
+
+    assert consumer.jobs.cancel(ids["b"]).state == "cancelled"
+    consumer.run_next()
+
+    assert not (tmp_path / "b").exists()
+    assert reload(ids["b"]).attempts == []

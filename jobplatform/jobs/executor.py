@@ -110,7 +110,7 @@ class Executor:
             self.limits.admit(held_back["type"], job_id, held_back["times"]) if held_back else None
         )
         try:
-            if job is None:
+            if job is None or job.get("state") not in WAITING:  # a carried job is waiting
                 job = self.reader.find({"_id": ObjectId(job_id), "state": {"$in": list(WAITING)}})
             if job is None:
                 return  # cancelled, finished, or run by another delivery: nothing to do

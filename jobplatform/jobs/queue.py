@@ -1,10 +1,11 @@
 """Huey as the transport: one Huey queue per named queue; a message names a job by its id.
 
-A submission's message also carries the job as it was stored (`enqueue_many`'s `jobs`), so
-that the executor need not read it back: such a message is named by the job's id, and a
-cancel of the waiting job revokes it (`withdraw`). Every other message (a retry, run now,
-a released workflow step, the reconciler's) carries only the id, and the executor reads
-the job. A message put back on its queue loses the job it carried (see `put_back`).
+The message of a job just submitted, or of a workflow step just released, also carries
+the job as it was stored (`enqueue_many`'s `jobs`), so that the executor need not read it
+back: such a message is named by the job's id, and a cancel of the waiting job revokes it
+(`withdraw`). Every other message (a retry, run now, the reconciler's) carries only the
+id, and the executor reads the job. A message put back on its queue loses the job it
+carried (see `put_back`).
 
 Redis backs the queues when REDIS_URI is set (many machines); otherwise a SqliteHuey file
 under the data directory does (one machine, no set-up). Both honour message priorities

@@ -15,7 +15,7 @@ nothing else writes a job's state.
   the reconciler.
 - cancel: waiting to cancelled, or a running job gets `cancel_requested`; JobService. A
   queued job's message is withdrawn (revoked) too, as its executor may not read the job
-  (a submission's message carries it, jobs/queue.py).
+  (a submission's or a released step's message carries it, jobs/queue.py).
 - retry: dead or cancelled to queued, with new attempts; JobService.
 - run now: scheduled or retrying, not yet due, to queued; JobService. Its message for
   later becomes stale (its eta is no longer the job's time) and the executor drops it.

@@ -48,6 +48,7 @@ from jobplatform.jobs.models import (
     Job,
     utcnow,
 )
+from jobplatform.jobs.run import RUN_FIELDS
 from jobplatform.jobs.workflow_graph import descendants
 from jobplatform.jobs.workflow_models import CANCELLED as WORKFLOW_CANCELLED
 from jobplatform.jobs.workflow_models import (
@@ -335,7 +336,9 @@ class StepTransitions:
         if unset:
             change["$unset"] = unset
         _jobs().update_many({"_id": {"$in": list(ids)}, "state": before, **(guard or {})}, change)
-        moved = list(_jobs().find({"_id": {"$in": list(ids)}, "moved_by": token}, MOVED_FIELDS))
+        # steps queued are read whole (but their history), for their messages to carry them
+        fields = RUN_FIELDS if after == QUEUED else MOVED_FIELDS
+        moved = list(_jobs().find({"_id": {"$in": list(ids)}, "moved_by": token}, fields))
         kind = {QUEUED: "queued", CANCELLED: "cancelled"}.get(after)
         for job in moved:
             self.stats.moved(job["type"], before, after)
@@ -346,17 +349,24 @@ class StepTransitions:
         return moved
 
     def _enqueue(self, jobs: list[dict[str, Any]]) -> None:
-        """Send released steps to their queues; one the queue refused is queued in
-        MongoDB with no message, and the reconciler sends it."""
+        """Send released steps (as `_move` read them) to their queues, each message
+        carrying its step (jobs/queue.py); one cancelled since its move is not sent. One
+        the queue refused is queued in MongoDB with no message, and the reconciler sends it."""
         queue = getattr(self.host.jobs, "queue", None)
         if queue is None or not jobs:
             return
-        by_queue: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        by_queue: dict[str, tuple[list[tuple[str, int]], list[dict[str, Any]]]] = defaultdict(
+            lambda: ([], [])
+        )
         for job in jobs:
-            by_queue[job.get("queue", "default")].append((str(job["_id"]), job.get("priority", 0)))
-        for name, messages in by_queue.items():
+            if job.get("state") != QUEUED:
+                continue
+            messages, carried = by_queue[job.get("queue", "default")]
+            messages.append((str(job["_id"]), job.get("priority", 0)))
+            carried.append(job)
+        for name, (messages, carried) in by_queue.items():
             try:
-                queue.enqueue_many(name, messages)
+                queue.enqueue_many(name, messages, carried)
             except Exception as exc:  # noqa: BLE001 - the reconciler re-enqueues them
                 log.warning("released steps not enqueued (%s); the reconciler will", exc)
 
