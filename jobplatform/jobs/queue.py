@@ -146,8 +146,8 @@ class JobQueue:
         self, queue: str, messages: list[tuple[str, int]], jobs: list[dict] | None = None
     ) -> None:
         """Put (job id, priority) messages to run now on `queue`, in that order; with `jobs`
-        (the stored documents of just-submitted jobs, in the same order, without their
-        attempts), each message carries its job and is named by the job's id.
+        (the stored documents of jobs just submitted or released, in the same order,
+        without their history), each message carries its job and is named by its id.
 
         On Redis this is one ZADD: Huey's priority storage keeps a message as an 8-byte
         big-endian microsecond stamp followed by the serialised task, scored by minus its
@@ -174,8 +174,8 @@ class JobQueue:
         huey.storage.conn.zadd(huey.storage.queue_key, members)
 
     def withdraw(self, queue: str, job_id: str) -> None:
-        """Revoke, once, the message that carries job `job_id` (a submission's, named by the
-        job id; see the module's docstring), so that no worker runs the job from it. Huey
+        """Revoke, once, the message that carries job `job_id` (named by the job's id; see
+        the module's docstring), so that no worker runs the job from it. Huey
         drops the revocation when it meets that message; one left behind (there was no such
         message waiting) costs a few bytes of the queue's storage."""
         self.huey(queue).revoke_by_id(job_id, revoke_once=True)
