@@ -1,6 +1,6 @@
 """The threads that run processors, kept for the next attempt.
 
-The executor runs each processor in a thread of its own, so that it can renew the
+The executor runs each processor apart from the consumer thread, so that it can renew the
 attempt's lease, notice a cancel and give up at the job's timeout while the processor
 runs. Starting a thread costs about 60 µs of CPU, more than a no-op job's processor and a
 seventh of the worker's whole share of it, so a thread whose processor returned waits
