@@ -269,7 +269,8 @@ def test_a_held_back_message_returns_later_with_its_own_eta(queue_settings):
     queue = JobQueue(queue_settings, execute=execute)
     huey = queue.huey(name)
     due = (utcnow() - timedelta(seconds=5)).replace(microsecond=0)
-    queue.enqueue_many(name, [("a" * 24, 3)], [{"type": "limited", "state": "queued"}])
+    carried = {"_id": "a" * 24, "queue": name, "priority": 3, "type": "limited", "state": "queued"}
+    queue.enqueue_many([carried])
     queue.enqueue(name, "b" * 24, eta=due)
     for task in huey.read_schedule():
         huey.enqueue(task)  # as the consumer's scheduler does with a due message
@@ -277,7 +278,7 @@ def test_a_held_back_message_returns_later_with_its_own_eta(queue_settings):
     for _ in range(2):
         huey.execute(huey.dequeue())
 
-    assert calls[0][3] == {"type": "limited", "state": "queued"}
+    assert calls[0][3] == carried
     assert queue.lengths(name) == {"pending": 0, "scheduled": 2}
     assert queue.job_ids(name) == {"a" * 24, "b" * 24}  # the reconciler sees them waiting
     held = {task.args[0]: task for task in huey.scheduled()}

@@ -1,7 +1,7 @@
 """Huey as the transport: one Huey queue per named queue; a message names a job by its id.
 
 The message of a job just submitted, or of a workflow step just released, also carries
-the job as it was stored (`enqueue_many`'s `jobs`), so that the executor need not read it
+the job as it was stored (`enqueue_many`), so that the executor need not read it
 back: such a message is named by the job's id, and a cancel of the waiting job revokes it
 (`withdraw`). Every other message (a retry, run now, the reconciler's) carries only the
 id, and the executor reads the job. A message put back on its queue loses the job it
@@ -25,13 +25,16 @@ from __future__ import annotations
 
 import struct
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from huey import Huey, PriorityRedisHuey, SqliteHuey
 from huey.storage import PriorityRedisStorage
 
 from jobplatform.config import Settings
+from jobplatform.jobs.run import run_view
 
 TASK_NAME = "run_job"
 
@@ -142,36 +145,32 @@ class JobQueue:
             # aware: Huey reads a naive eta as the host's local time
             task.schedule(args=args, eta=eta.replace(tzinfo=UTC), priority=priority)
 
-    def enqueue_many(
-        self, queue: str, messages: list[tuple[str, int]], jobs: list[dict] | None = None
-    ) -> None:
-        """Put (job id, priority) messages to run now on `queue`, in that order; with `jobs`
-        (the stored documents of jobs just submitted or released, in the same order,
-        without their history), each message carries its job and is named by its id.
+    def enqueue_many(self, jobs: list[dict[str, Any]]) -> None:
+        """Put jobs just stored or released (their documents) on their queues to run now, in
+        that order, one command a queue; each message carries its job (without its history,
+        `run_view`) and is named by its id.
 
         On Redis this is one ZADD: Huey's priority storage keeps a message as an 8-byte
         big-endian microsecond stamp followed by the serialised task, scored by minus its
         priority, and orders equal priorities by that stamp; each message here gets the
         next microsecond, so they keep their order. The SQLite queue takes them one by one.
         """
-        huey, task = self._queue(queue)
-        carried = jobs or [None] * len(messages)
-        tasks = [
-            task.s(job_id, priority=priority)
-            if job is None
-            else task.s(job_id, job=job, id=job_id, priority=priority)
-            for (job_id, priority), job in zip(messages, carried, strict=True)
-        ]
-        if not isinstance(huey.storage, PriorityRedisStorage):
-            for message in tasks:
-                huey.enqueue(message)
-            return
-        stamp = int(time.time() * 1e6)
-        members = {
-            struct.pack(">Q", stamp + i) + huey.serialize_task(message): -message.priority
-            for i, message in enumerate(tasks)
-        }
-        huey.storage.conn.zadd(huey.storage.queue_key, members)
+        by_queue: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for job in jobs:
+            by_queue[job["queue"]].append(job)
+        for queue, queued in by_queue.items():
+            huey, task = self._queue(queue)
+            messages = [_carrying(task, job) for job in queued]
+            if not isinstance(huey.storage, PriorityRedisStorage):
+                for message in messages:
+                    huey.enqueue(message)
+                continue
+            stamp = int(time.time() * 1e6)
+            members = {
+                struct.pack(">Q", stamp + i) + huey.serialize_task(message): -message.priority
+                for i, message in enumerate(messages)
+            }
+            huey.storage.conn.zadd(huey.storage.queue_key, members)
 
     def withdraw(self, queue: str, job_id: str) -> None:
         """Revoke, once, the message that carries job `job_id` (named by the job's id; see
@@ -201,6 +200,12 @@ class JobQueue:
             huey.storage.conn.ping()
         else:
             huey.pending_count()
+
+
+def _carrying(task, job: dict[str, Any]):
+    """A message to run `job` now that carries it and is named by its id."""
+    job_id = str(job["_id"])
+    return task.s(job_id, job=run_view(job), id=job_id, priority=job["priority"])
 
 
 def _unless_held(huey: Huey, queue: str, held: Callable[..., bool]) -> Callable:

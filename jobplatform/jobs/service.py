@@ -39,7 +39,6 @@ from jobplatform.jobs.models import (
 )
 from jobplatform.jobs.query import JobFilter, JobPage, find_jobs
 from jobplatform.jobs.queue import JobQueue
-from jobplatform.jobs.run import run_view
 from jobplatform.jobs.stats import StatsRecorder
 from jobplatform.jobs.submission_options import job_limits
 from jobplatform.jobs.transitions import JobTransitions
@@ -257,19 +256,18 @@ class JobService:
         self.transitions.submitted(stored)
 
     def _enqueue(self, documents: list[dict[str, Any]]) -> None:
-        """Send just-stored jobs (their documents) to their queues: one command per queue
-        for those to run now, whose messages carry them (jobs/queue.py)."""
-        now_by_queue: dict[str, tuple[list[tuple[str, int]], list[dict[str, Any]]]] = {}
+        """Send just-stored jobs (their documents) to their queues: those to run now in one
+        command a queue, their messages carrying them (jobs/queue.py)."""
+        now = []
         for doc in documents:
-            job_id, queue, priority = str(doc["_id"]), doc["queue"], doc["priority"]
             if doc.get("run_at") is None:
-                messages, jobs = now_by_queue.setdefault(queue, ([], []))
-                messages.append((job_id, priority))
-                jobs.append(run_view(doc))
+                now.append(doc)
             else:
-                self.queue.enqueue(queue, job_id, eta=doc["run_at"], priority=priority)
-        for queue, (messages, jobs) in now_by_queue.items():
-            self.queue.enqueue_many(queue, messages, jobs)
+                self.queue.enqueue(
+                    doc["queue"], str(doc["_id"]), eta=doc["run_at"], priority=doc["priority"]
+                )
+        if now:
+            self.queue.enqueue_many(now)
 
     def get(self, job_id: str) -> Job:
         return find_job(job_id)

@@ -350,25 +350,16 @@ class StepTransitions:
 
     def _enqueue(self, jobs: list[dict[str, Any]]) -> None:
         """Send released steps (as `_move` read them) to their queues, each message
-        carrying its step (jobs/queue.py); one cancelled since its move is not sent. One
+        carrying its step (jobs/queue.py); one cancelled since its move is not sent. A step
         the queue refused is queued in MongoDB with no message, and the reconciler sends it."""
         queue = getattr(self.host.jobs, "queue", None)
-        if queue is None or not jobs:
+        queued = [job for job in jobs if job.get("state") == QUEUED]
+        if queue is None or not queued:
             return
-        by_queue: dict[str, tuple[list[tuple[str, int]], list[dict[str, Any]]]] = defaultdict(
-            lambda: ([], [])
-        )
-        for job in jobs:
-            if job.get("state") != QUEUED:
-                continue
-            messages, carried = by_queue[job.get("queue", "default")]
-            messages.append((str(job["_id"]), job.get("priority", 0)))
-            carried.append(job)
-        for name, (messages, carried) in by_queue.items():
-            try:
-                queue.enqueue_many(name, messages, carried)
-            except Exception as exc:  # noqa: BLE001 - the reconciler re-enqueues them
-                log.warning("released steps not enqueued (%s); the reconciler will", exc)
+        try:
+            queue.enqueue_many(queued)
+        except Exception as exc:  # noqa: BLE001 - the reconciler re-enqueues them
+            log.warning("released steps not enqueued (%s); the reconciler will", exc)
 
 
 def _nothing_left(left: int | None) -> bool:
