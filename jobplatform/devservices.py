@@ -16,7 +16,7 @@ from pathlib import Path
 
 FERRETDB_VERSION = "v1.24.2"
 # Bumped whenever scripts/build-ferretdb.sh changes what it builds, so caches rebuild.
-FERRETDB_BUILD = "jp12"
+FERRETDB_BUILD = "jp13"
 
 
 def free_port() -> int:

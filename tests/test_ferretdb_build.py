@@ -4,23 +4,26 @@ They let SQLite serve `_id` lookups, `_id` ranges, `$in` on `_id` and sorts by `
 the `_id` index, string equality from an index on its field, and narrow text searches with
 LIKE; FerretDB must still return exactly what MongoDB would for those queries. They also
 change how an update command holds SQLite's connections (upstream hung at 100 statements),
-and make each change of a document atomic (upstream lost concurrent updates).
+and make each change of a document atomic (upstream lost concurrent updates), and track
+iterators only in debug builds.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
 import threading
 import uuid
 from contextlib import closing
 from pathlib import Path
 
+import httpx
 import pymongo
 import pytest
 from bson import ObjectId
 
-from jobplatform.devservices import FerretDB
+from jobplatform.devservices import FerretDB, free_port, wait_for_port
 
 pytestmark = pytest.mark.services  # FerretDB servers of its own
 
@@ -529,3 +532,26 @@ def test_a_guarded_delete_does_not_remove_a_document_changed_since_its_read(scra
     assert deleted + sum(revived) == 300
     assert scratch.items.count_documents({}) == sum(revived)
     assert scratch.items.count_documents({"state": "queued"}) == sum(revived)
+
+
+def test_iterators_are_not_tracked_outside_debug_builds(tmp_path):
+    """Upstream records every iterator's stack in a pprof profile named FerretDB/<type>
+    (a seventh of its CPU on a page of the job list); our build tracks none."""
+    debug_port = free_port()
+    server = FerretDB(tmp_path)
+    command = [
+        f"--debug-addr=127.0.0.1:{debug_port}" if arg == "--debug-addr=-" else arg
+        for arg in server.command()
+    ]
+    process = subprocess.Popen(command, env=server.environment(), stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(server.port, timeout=30, process=process)
+        with pymongo.MongoClient(server.uri, socketTimeoutMS=10_000) as client:
+            client.trackdb.items.insert_many([{"n": n} for n in range(100)])
+            assert len(list(client.trackdb.items.find({"n": {"$gte": 50}}).batch_size(10))) == 50
+        profiles = httpx.get(f"http://127.0.0.1:{debug_port}/debug/pprof/", timeout=10).text
+        assert "goroutine" in profiles  # the listing itself
+        assert "FerretDB/" not in profiles
+    finally:
+        process.terminate()
+        process.wait(30)
