@@ -1,0 +1,3 @@
+module jobplatform/bench/loadgen
+
+go 1.24
