@@ -357,3 +357,61 @@ def test_a_callers_key_can_never_name_another_callers_job(client):
     assert own.status_code == 422 and "idempotency_key" in own.json()["error"]["details"]
     by_id = client.post("/api/jobs", json={**email(), "idempotency_key": mine["id"]})
     assert by_id.status_code == 201 and by_id.json()["id"] != mine["id"]
+
+
+def test_a_listed_job_reads_as_the_job_itself_without_its_attempts(client):
+    """Pages are described from the stored documents, a single job from its `Job`: both
+    must show the same job, progress and result included."""
+    tag = f"same-{uuid.uuid4().hex[:8]}"
+    at = utcnow()
+    job = stored(
+        "dead",
+        tag,
+        attempt_count=2,
+        max_attempts=2,
+        error="PermanentError: no",
+        result={"sent": [1, 2]},
+        started_at=at,
+        finished_at=at,
+        workflow_id=ObjectId(),
+        step_key="send",
+        progress={"done": 1, "total": 2, "message": "half", "at": at, "attempt": 2},
+        attempts=[
+            {
+                "number": n,
+                "worker": "w1",
+                "started_at": at,
+                "outcome": "failed",
+                "error_type": "PermanentError",
+                "traceback": "Traceback ...",
+                "requeued": n == 2,
+                "log": [{"level": "info", "at": at, "message": f"try {n}"}],
+            }
+            for n in (1, 2)
+        ],
+    )
+    listed = client.get("/api/jobs", params={"q": tag}).json()["jobs"]
+    whole = client.get(f"/api/jobs/{job.id}").json()
+    assert [row["id"] for row in listed] == [str(job.id)]
+    assert whole["attempts"][1]["requeued"] and whole["attempts"][0]["log"][0]["message"] == "try 1"
+    without = {k: v for k, v in whole.items() if k not in ("attempts", "live_log")}
+    assert listed[0] == {**without, "attempts": None, "live_log": None}
+
+
+def test_a_stored_job_without_its_defaulted_fields_is_listed_with_their_defaults(client):
+    """A document written before a field existed (or by hand) lacks it; it reads as MongoEngine
+    reads it, with the field's default, both listed and alone."""
+    tag = f"bare-{uuid.uuid4().hex[:8]}"
+    bare = (
+        Job._get_collection()
+        .insert_one(
+            {"type": "sendEmail", "state": "dead", "created_by": tag, "created_at": utcnow()}
+        )
+        .inserted_id
+    )
+    listed = client.get("/api/jobs", params={"q": tag}).json()["jobs"]
+    whole = client.get(f"/api/jobs/{bare}").json()
+    expected = {"queue": "default", "priority": 0, "attempt_count": 0, "max_attempts": 3}
+    assert {k: listed[0][k] for k in expected} == expected
+    assert {k: whole[k] for k in expected} == expected
+    assert listed[0]["data"] == whole["data"] == {}

@@ -39,7 +39,11 @@ class Principal:
         return f"token:{self.token_name}" if self.token_name else self.username
 
 
-def services(request: Request) -> Services:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in
+# its thread pool, and the hop cost more than the work.
+
+
+async def services(request: Request) -> Services:
     return request.app.state.services
 
 
@@ -97,7 +101,7 @@ def current_user(request: Request, svc: Services = Depends(services)) -> Princip
 
 
 def require_role(*roles: str):
-    def check(user: Principal = Depends(current_user)) -> Principal:
+    async def check(user: Principal = Depends(current_user)) -> Principal:
         if user.role not in roles:
             raise ApiError(403, f"role '{user.role}' may not do this; needs {' or '.join(roles)}")
         return user

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from jobplatform.api.deps import Principal, current_user, operator, services
 from jobplatform.api.errors import ApiError
 from jobplatform.jobs.cleaning import CLEANABLE, MAX_AGE_SECONDS, clean_filter, clean_finished
-from jobplatform.jobs.models import STATES
+from jobplatform.jobs.models import STATES, describe_job
 from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter
 from jobplatform.jobs.submission_options import MAX_DELAY_SECONDS, MAX_PRIORITY, MIN_PRIORITY
 from jobplatform.services import Services
@@ -166,7 +166,7 @@ class BulkRetryOut(BaseModel):
     ids: list[str]
 
 
-def _only_known_params(request: Request) -> None:
+async def _only_known_params(request: Request) -> None:
     unknown = sorted(set(request.query_params) - LIST_PARAMS)
     if unknown:
         raise ApiError(
@@ -197,8 +197,7 @@ async def submit(
     body: JobRequest, svc: Services = Depends(services), user: Principal = Depends(operator)
 ) -> dict:
     options = _submit_options(user, body)
-    job = await run_in_threadpool(lambda: svc.jobs.submit(**options))
-    return job.describe()
+    return await run_in_threadpool(lambda: svc.jobs.submit_described(**options))
 
 
 @router.post("/batch", status_code=201, response_model=BatchOut)
@@ -209,7 +208,7 @@ async def submit_batch(
     the 422 names each refused job by its index."""
     requests = [_submit_options(user, request) for request in body.jobs]
     jobs = await run_in_threadpool(svc.jobs.submit_many, requests)
-    return {"jobs": [job.describe() for job in jobs]}
+    return {"jobs": jobs.describe()}
 
 
 @router.get("", response_model=JobList, dependencies=[Depends(_only_known_params)])
@@ -253,7 +252,7 @@ async def list_jobs(
     except InvalidCursor as exc:
         raise ApiError(422, str(exc), details={"cursor": [str(exc)]}) from None
     return {
-        "jobs": [j.describe(with_attempts=False) for j in page.jobs],
+        "jobs": [describe_job(doc, with_attempts=False) for doc in page.jobs],
         "next_cursor": page.next_cursor,
         "total": page.total,
         "total_capped": page.total_capped,

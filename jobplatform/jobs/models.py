@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,7 +45,7 @@ class LogLine(EmbeddedDocument):
     message = StringField()
 
     def describe(self) -> dict:
-        return {"level": self.level, "at": _iso(self.at), "message": self.message}
+        return describe_line(self.to_mongo())
 
 
 class Progress(EmbeddedDocument):
@@ -57,13 +58,7 @@ class Progress(EmbeddedDocument):
     attempt = IntField()
 
     def describe(self) -> dict:
-        return {
-            "done": self.done,
-            "total": self.total,
-            "message": self.message,
-            "at": _iso(self.at),
-            "attempt": self.attempt,
-        }
+        return describe_progress(self.to_mongo())
 
 
 class Attempt(EmbeddedDocument):
@@ -89,20 +84,7 @@ class Attempt(EmbeddedDocument):
     log = EmbeddedDocumentListField(LogLine, default=None)
 
     def describe(self) -> dict:
-        return {
-            "number": self.number,
-            "worker": self.worker,
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "duration_ms": self.duration_ms,
-            "outcome": self.outcome,
-            "error_type": self.error_type,
-            "error_message": self.error_message,
-            "traceback": self.traceback,
-            "retry_delay": self.retry_delay,
-            "requeued": bool(self.requeued),
-            "log": [line.describe() for line in self.log or []],
-        }
+        return describe_attempt(self.to_mongo())
 
 
 def attempt_record(**fields: Any) -> dict[str, Any]:
@@ -163,32 +145,83 @@ class Job(Document):
 
     def describe(self, *, with_attempts: bool = True) -> dict:
         """The job as the API and the admin app show it."""
-        out = {
-            "id": str(self.id),
-            "name": self.type,
-            "state": self.state,
-            "data": self.data,
-            "queue": self.queue,
-            "priority": self.priority,
-            "attempt_count": self.attempt_count,
-            "max_attempts": self.max_attempts,
-            "result": self.result,
-            "error": self.error,
-            "idempotency_key": self.idempotency_key,
-            "created_by": self.created_by,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
-            "run_at": _iso(self.run_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "progress": self.progress.describe() if self.progress else None,
-        }
-        if self.workflow_id:
-            out["workflow"] = {"id": str(self.workflow_id), "step": self.step_key}
-        if with_attempts:
-            out["attempts"] = [a.describe() for a in self.attempts]
-            out["live_log"] = [line.describe() for line in self.live_log or []]
-        return out
+        return describe_job(self.to_mongo(), with_attempts=with_attempts)
+
+
+# What a stored job lacks a field for reads as the field's default (as Job reads it).
+_DEFAULTS = {
+    field.db_field: field.default
+    for field in Job._fields.values()
+    if field.default is not None and not callable(field.default)
+}
+
+
+def describe_job(doc: Mapping[str, Any], *, with_attempts: bool = True) -> dict:
+    """A stored job, as the API and the admin app show it, read from its document: pages
+    of the job list are described without building a `Job` for each (that took longer
+    than reading them)."""
+    progress = doc.get("progress")
+    out = {
+        "id": str(doc["_id"]),
+        "name": doc["type"],
+        "state": _field(doc, "state"),
+        "data": doc.get("data") or {},
+        "queue": _field(doc, "queue"),
+        "priority": _field(doc, "priority"),
+        "attempt_count": _field(doc, "attempt_count"),
+        "max_attempts": _field(doc, "max_attempts"),
+        "result": doc.get("result"),
+        "error": doc.get("error"),
+        "idempotency_key": doc.get("idempotency_key"),
+        "created_by": doc.get("created_by"),
+        "created_at": _iso(doc.get("created_at")),
+        "updated_at": _iso(doc.get("updated_at")),
+        "run_at": _iso(doc.get("run_at")),
+        "started_at": _iso(doc.get("started_at")),
+        "finished_at": _iso(doc.get("finished_at")),
+        "progress": describe_progress(progress) if progress else None,
+    }
+    if doc.get("workflow_id"):
+        out["workflow"] = {"id": str(doc["workflow_id"]), "step": doc.get("step_key")}
+    if with_attempts:
+        out["attempts"] = [describe_attempt(a) for a in doc.get("attempts") or ()]
+        out["live_log"] = [describe_line(line) for line in doc.get("live_log") or ()]
+    return out
+
+
+def _field(doc: Mapping[str, Any], name: str) -> Any:
+    return doc.get(name, _DEFAULTS.get(name))
+
+
+def describe_attempt(doc: Mapping[str, Any]) -> dict:
+    return {
+        "number": doc.get("number"),
+        "worker": doc.get("worker"),
+        "started_at": _iso(doc.get("started_at")),
+        "finished_at": _iso(doc.get("finished_at")),
+        "duration_ms": doc.get("duration_ms"),
+        "outcome": doc.get("outcome"),
+        "error_type": doc.get("error_type"),
+        "error_message": doc.get("error_message"),
+        "traceback": doc.get("traceback"),
+        "retry_delay": doc.get("retry_delay"),
+        "requeued": bool(doc.get("requeued")),
+        "log": [describe_line(line) for line in doc.get("log") or ()],
+    }
+
+
+def describe_progress(doc: Mapping[str, Any]) -> dict:
+    return {
+        "done": doc.get("done"),
+        "total": doc.get("total"),
+        "message": doc.get("message"),
+        "at": _iso(doc.get("at")),
+        "attempt": doc.get("attempt"),
+    }
+
+
+def describe_line(doc: Mapping[str, Any]) -> dict:
+    return {"level": doc.get("level"), "at": _iso(doc.get("at")), "message": doc.get("message")}
 
 
 def _iso(value: datetime | None) -> str | None:

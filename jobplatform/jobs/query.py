@@ -98,7 +98,7 @@ class JobFilter:
 
 @dataclass
 class JobPage:
-    jobs: list[Job]
+    jobs: list[dict]  # the stored documents, without attempts and live log (models.describe_job)
     next_cursor: str | None
     total: int | None = None  # counted on the first page only, within the count budget
     total_capped: bool = False
@@ -135,14 +135,13 @@ def find_jobs(
         id_range = dict(query.get("_id", {}))
         id_range[op] = tighter(id_range[op], after) if op in id_range else after
         query = {**query, "_id": id_range}
-    raw = (
-        Job.objects(__raw__=query)
-        .order_by("-id" if newest else "id")
-        .exclude("attempts", "live_log")
+    jobs = list(
+        Job._get_collection()
+        .find(query, {"attempts": 0, "live_log": 0})
+        .sort("_id", -1 if newest else 1)
         .limit(limit + 1)
     )
-    jobs = list(raw)
-    next_cursor = encode_cursor(jobs[limit - 1].id) if len(jobs) > limit else None
+    next_cursor = encode_cursor(jobs[limit - 1]["_id"]) if len(jobs) > limit else None
     page = JobPage(jobs=jobs[:limit], next_cursor=next_cursor)
     if cursor is None and next_cursor is None:  # this first page holds every match
         page.total = len(page.jobs)

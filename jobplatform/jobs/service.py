@@ -35,6 +35,7 @@ from jobplatform.jobs.models import (
     RETRYING,
     SCHEDULED,
     Job,
+    describe_job,
     utcnow,
 )
 from jobplatform.jobs.query import JobFilter, JobPage, find_jobs
@@ -117,7 +118,12 @@ class JobService:
         """
         return self._submit([self._new_document(name, data, **options)])[0]
 
-    def submit_many(self, requests: list[dict[str, Any]]) -> Sequence[Job]:
+    def submit_described(self, name: str, data: Any, **options: Any) -> dict:
+        """`submit`, answering with the job as the API shows it (`Job.describe`), read
+        from its document without building the `Job`."""
+        return self._submit([self._new_document(name, data, **options)]).describe()[0]
+
+    def submit_many(self, requests: list[dict[str, Any]]) -> SubmittedJobs:
         """Submit many jobs, each a dict of `name`, `data` and `submit`'s options, all or
         nothing: if any is invalid none is stored and `InvalidJobData` names each problem
         as `jobs.N.field`. Stored with one insert and enqueued with one Redis command per
@@ -415,3 +421,11 @@ class SubmittedJobs(Sequence[Job]):
         if id(item) not in self._built:
             self._built[id(item)] = Job._from_son(item)
         return self._built[id(item)]
+
+    def describe(self) -> list[dict]:
+        """Each job as `Job.describe` shows it; a job stored just now is described from
+        its document."""
+        return [
+            describe_job(item) if isinstance(item, dict) else item.describe()
+            for item in self._items
+        ]

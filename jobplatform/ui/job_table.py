@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from nicegui import ui
 
-from jobplatform.jobs.models import Job
+from jobplatform.jobs.models import describe_job
 from jobplatform.jobs.query import JobFilter, JobPage
 from jobplatform.services import Services
 from jobplatform.ui import blocking
@@ -46,17 +46,20 @@ ACTIONS_CELL = """<q-td :props="props"><q-btn v-if="props.row.state === 'dead'" 
 JobHandler = Callable[[str], Awaitable[None]]
 
 
-def row_of(job: Job, open_id: str | None) -> dict:
+def row_of(doc: dict, open_id: str | None) -> dict:
+    """A row of the table, from a job's stored document (a page of `find_jobs`)."""
+    job = describe_job(doc, with_attempts=False)
+    created = job["created_at"]  # ISO 8601 in UTC, milliseconds and Z
     return {
-        "id": str(job.id),
-        "name": job.type,
-        "state": job.state,
-        "color": STATE_COLORS.get(job.state, "grey"),
-        "attempts": f"{job.attempt_count}/{job.max_attempts}",
-        "created_at": job.created_at.strftime("%Y-%m-%d %H:%M:%S") if job.created_at else "",
-        "error": (job.error or "")[:60],
-        "open": str(job.id) == open_id,
-        "updated": job.updated_at.isoformat() if job.updated_at else "",
+        "id": job["id"],
+        "name": job["name"],
+        "state": job["state"],
+        "color": STATE_COLORS.get(job["state"], "grey"),
+        "attempts": f"{job['attempt_count']}/{job['max_attempts']}",
+        "created_at": created[:19].replace("T", " ") if created else "",
+        "error": (job["error"] or "")[:60],
+        "open": job["id"] == open_id,
+        "updated": job["updated_at"] or "",
     }
 
 
