@@ -15,9 +15,10 @@ from starlette.concurrency import run_in_threadpool
 
 from jobplatform.api.deps import Principal, current_user, operator, services
 from jobplatform.api.errors import ApiError
+from jobplatform.api.shared_reads import SharedReads
 from jobplatform.jobs.cleaning import CLEANABLE, MAX_AGE_SECONDS, clean_filter, clean_finished
 from jobplatform.jobs.models import STATES, describe_job
-from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter
+from jobplatform.jobs.query import COUNT_CAP, InvalidCursor, JobFilter, JobPage
 from jobplatform.jobs.submission_options import MAX_DELAY_SECONDS, MAX_PRIORITY, MIN_PRIORITY
 from jobplatform.services import Services
 
@@ -25,12 +26,13 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 JobState = Literal[STATES]
 MAX_BATCH = 500
 MAX_BULK_RETRY = 1000
-# History queries running at once in this process; more wait their turn. A page is an index
-# walk, but a text search (or, on FerretDB, any filter it cannot narrow in SQL) reads rows
-# one by one; fifty such at once on FerretDB took it past 12 GB before its edits. Four at a
-# time keeps that bounded, and each query gets enough CPU to count within its budget.
+# Distinct history queries running at once in this process; more wait their turn, and
+# identical ones share a read (api/shared_reads.py). A page is an index walk, but a text
+# search (or, on FerretDB, any filter it cannot narrow in SQL) reads rows one by one;
+# fifty such at once on FerretDB took it past 12 GB before its edits. Four at a time keeps
+# that bounded, and each query gets enough CPU to count within its budget.
 MAX_LIST_QUERIES = 4
-_list_slots: WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = WeakKeyDictionary()
+_list_reads: WeakKeyDictionary[asyncio.AbstractEventLoop, SharedReads] = WeakKeyDictionary()
 PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
 LIST_PARAMS = {"state", "name", "created_after", "created_before", "q", "order", "limit", "cursor"}
 
@@ -230,7 +232,7 @@ async def list_jobs(
     order: Literal["newest", "oldest"] = "newest",
     limit: int = Query(50, ge=1, le=500),
     cursor: str | None = Query(None, max_length=64),
-) -> dict:
+) -> Response:
     job_filter = JobFilter(
         states=tuple(state),
         types=tuple(name),
@@ -238,25 +240,38 @@ async def list_jobs(
         created_before=_naive_utc(created_before),
         text=q,
     )
+    options = {"order": order, "limit": limit, "cursor": cursor}
+    reads = _list_reads.get(loop := asyncio.get_running_loop())
+    if reads is None:
+        reads = _list_reads[loop] = SharedReads(MAX_LIST_QUERIES)
     try:
-        loop = asyncio.get_running_loop()
-        async with _list_slots.setdefault(loop, asyncio.Semaphore(MAX_LIST_QUERIES)):
-            page = await run_in_threadpool(
-                svc.jobs.page,
-                job_filter,
-                order=order,
-                limit=limit,
-                cursor=cursor,
-                count_budget_ms=svc.settings.list_count_budget_ms,
-            )
+        body = await reads.read(
+            (job_filter, *options.items()),
+            lambda: run_in_threadpool(
+                lambda: _page_body(
+                    svc.jobs.page(
+                        job_filter, count_budget_ms=svc.settings.list_count_budget_ms, **options
+                    )
+                )
+            ),
+        )
     except InvalidCursor as exc:
         raise ApiError(422, str(exc), details={"cursor": [str(exc)]}) from None
-    return {
-        "jobs": [describe_job(doc, with_attempts=False) for doc in page.jobs],
-        "next_cursor": page.next_cursor,
-        "total": page.total,
-        "total_capped": page.total_capped,
-    }
+    return Response(body, media_type="application/json")
+
+
+def _page_body(page: JobPage) -> bytes:
+    """A page as JobList encodes it, once for all the callers who share its read."""
+    return (
+        JobList(
+            jobs=[describe_job(doc, with_attempts=False) for doc in page.jobs],
+            next_cursor=page.next_cursor,
+            total=page.total,
+            total_capped=page.total_capped,
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 @router.post("/retry", response_model=BulkRetryOut)
