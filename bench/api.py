@@ -1,18 +1,20 @@
 """Throughput and latency of the JSON API: POST /api/jobs and GET /api/jobs (first page).
 
-Starts its own FerretDB and Redis (devservices) and a real `jobplatform web` process
-(or uses the MongoDB that --mongo-uri names), inserts a history of N jobs in bulk
-(default 100,000), then drives each endpoint with C concurrent clients (default 50, each
-with an API token of its own and a kept connection, as integrations would) for a fixed
-number of requests. The clients are bench/loadgen, built with Go here: Python clients
-(httpx) cost the machine 1.2 ms a POST and 2.7 ms a page, a third of the two cores, so
-the figures were the clients' as much as the server's.
-Prints requests per second, p50/p99 latency, the CPU each process (the web process,
-Redis, FerretDB, the clients) spent per request, and the web process's resident memory
-idle and at its peak under load. Asserts nothing.
+Starts its own FerretDB and Redis (devservices), or uses the MongoDB that --mongo-uri
+names, and a real `jobplatform web` process (or, with --api-processes N, N `jobplatform
+api` processes, each on its own port, the clients spread over them as a load balancer
+would); inserts a history of N jobs in bulk (default 100,000), then drives each endpoint
+with C concurrent clients (default 50, each with an API token of its own and a kept
+connection, as integrations would) for a fixed number of requests. The clients are
+bench/loadgen, built with Go here: Python clients (httpx) cost the machine 1.2 ms a POST
+and 2.7 ms a page, a third of the two cores, so the figures were the clients' as much as
+the server's. Prints requests per second, p50/p99 latency, the CPU each process (the
+serving processes, Redis, FerretDB, the clients) spent per request, and each serving
+process's resident memory idle and at its peak under load. Asserts nothing.
 
     .venv/bin/python bench/api.py [--clients 50] [--submits 2000] [--lists 500]
                                   [--history 100000] [--mongo-uri mongodb://...]
+                                  [--api-processes N]
 """
 
 from __future__ import annotations
@@ -70,13 +72,14 @@ def build_loadgen(work: Path) -> Path:
     return binary
 
 
-def drive(loadgen: Path, tokens: Path, url: str, total: int, method: str, body: str):
-    """`total` requests from one client per token (bench/loadgen); returns seconds and
+def drive(loadgen: Path, tokens: Path, urls: str, total: int, method: str, body: str):
+    """`total` requests from one client per token (bench/loadgen) to `urls` (several,
+    comma-separated: client i sends to the i-th modulo their number); returns seconds and
     latencies (ms)."""
     answer = subprocess.run(
         [
             loadgen,
-            f"-url={url}",
+            f"-urls={urls}",
             f"-method={method}",
             f"-body={body}",
             f"-tokens={tokens}",
@@ -131,6 +134,12 @@ def main() -> None:
     parser.add_argument("--lists", type=int, default=500, help="GET /api/jobs requests")
     parser.add_argument("--history", type=int, default=100_000)
     parser.add_argument("--mongo-uri", help="a MongoDB to use instead of a private FerretDB")
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=0,
+        help="serve with this many `jobplatform api` processes (default: one `jobplatform web`)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-api-"))
@@ -138,12 +147,10 @@ def main() -> None:
     if not args.mongo_uri:
         services.append(FerretDB(work / "ferretdb").start())
     mongo_uri = args.mongo_uri or f"{services[-1].uri}bench_api"
-    port = free_port()
     env = {
         **os.environ,
         "MONGO_URI": mongo_uri,
         "REDIS_URI": services[0].uri,
-        "PORT": str(port),
         "ADMIN_PASSWORD": PASSWORD,
         "JWT_SECRET": "b" * 16 + "ench" * 8,
         "DATA_DIR": str(work / "data"),
@@ -151,16 +158,21 @@ def main() -> None:
         "APP_ENV": "development",
         "SMTP_HOST": "127.0.0.1",
     }
-    web = subprocess.Popen(
-        [sys.executable, "-m", "jobplatform", "web"],
-        cwd=ROOT,
-        env=env,
-        stdout=open(work / "web.log", "wb"),
-        stderr=subprocess.STDOUT,
-    )
+    command = "api" if args.api_processes else "web"
+    servers: list[tuple[subprocess.Popen, str]] = []
     try:
-        wait_for_port(port, timeout=60, process=web)
-        url = f"http://127.0.0.1:{port}"
+        for index in range(args.api_processes or 1):
+            port = free_port()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "jobplatform", command],
+                cwd=ROOT,
+                env={**env, "PORT": str(port)},
+                stdout=open(work / f"{command}-{index}.log", "wb"),
+                stderr=subprocess.STDOUT,
+            )
+            servers.append((process, f"http://127.0.0.1:{port}"))
+            wait_for_port(port, timeout=60, process=process)
+        url = servers[0][1]
 
         from jobplatform import db
         from jobplatform.config import load_settings
@@ -183,19 +195,28 @@ def main() -> None:
             ).json()["token"]
             for i in range(args.clients)
         ]
-        httpx.get(f"{url}/api/jobs", headers=headers, timeout=120)  # warm up
+        for _, server_url in servers:
+            httpx.get(f"{server_url}/api/jobs", headers=headers, timeout=120)  # warm up
+        serving = (
+            f"{args.api_processes} `jobplatform api` processes, the clients spread over them"
+            if args.api_processes
+            else "one `jobplatform web` process (API and admin app)"
+        )
         print(
             f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
-            f"{args.clients} concurrent clients (bench/loadgen, Go)"
+            f"{args.clients} concurrent clients (bench/loadgen, Go); {serving}"
         )
-        print(f"web process RSS idle: {rss_mb(web.pid):.0f} MiB")
+        for index, (process, _) in enumerate(servers):
+            print(f"{command} process {index} RSS idle: {rss_mb(process.pid):.0f} MiB")
 
-        samplers = {"web process": PeakRss(web.pid)}
+        samplers = {
+            f"{command} {i}": PeakRss(process.pid) for i, (process, _) in enumerate(servers)
+        }
         if not args.mongo_uri:
             samplers["FerretDB"] = PeakRss(services[-1].process.pid)
         for sampler in samplers.values():
             sampler.start()
-        processes = {"web": web.pid}
+        processes = {f"{command} {i}": process.pid for i, (process, _) in enumerate(servers)}
         processes.update((service.name, service.process.pid) for service in services)
         loadgen = build_loadgen(work)
         token_file = work / "tokens"
@@ -207,19 +228,21 @@ def main() -> None:
             ("GET /api/jobs?state=dead", args.lists, "GET", "/api/jobs?state=dead", ""),
         ]
         for name, total, method, path, payload in phases:
+            targets = ",".join(server_url + path for _, server_url in servers)
             measure(
                 name,
                 processes,
-                lambda total=total, method=method, path=path, payload=payload: drive(
-                    loadgen, token_file, url + path, total, method, payload
+                lambda total=total, method=method, targets=targets, payload=payload: drive(
+                    loadgen, token_file, targets, total, method, payload
                 ),
             )
         for name, sampler in samplers.items():
             sampler.running = False
             print(f"{name} RSS peak under load: {sampler.peak:.0f} MiB")
     finally:
-        web.terminate()
-        web.wait(30)
+        for process, _ in servers:
+            process.terminate()
+            process.wait(30)
         for service in reversed(services):
             service.stop()
 

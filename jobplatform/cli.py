@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from jobplatform.auth.commands import add_user_commands
 from jobplatform.completion import add_command as add_completion_command
@@ -16,16 +17,34 @@ from jobplatform.plugins.manifest import ManifestError
 from jobplatform.remote.commands import add_commands as add_remote_commands
 from jobplatform.remote.workflow_commands import add_commands as add_workflow_commands
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from jobplatform.config import Settings
+
 
 def _web(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from jobplatform.jobs.reconciler import start_reconciler
     from jobplatform.web import create_app
 
     settings = load_settings()
     app = create_app(settings)
     start_reconciler(settings, app.state.services)  # the workers run one each too
+    _serve(app, settings)
+    return 0
+
+
+def _api(args: argparse.Namespace) -> int:
+    from jobplatform.web import create_api_app
+
+    settings = load_settings()
+    _serve(create_api_app(settings), settings)
+    return 0
+
+
+def _serve(app: FastAPI, settings: Settings) -> None:
+    import uvicorn
+
     # log_config=None: uvicorn's own lines go through jobplatform.logs like every other line.
     # Forwarded headers only from FORWARDED_ALLOW_IPS: the client address the login limits
     # count must not be whatever a caller writes into X-Forwarded-For.
@@ -40,7 +59,6 @@ def _web(args: argparse.Namespace) -> int:
         access_log=False,
         timeout_graceful_shutdown=20,
     )
-    return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -74,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_run
     )
     commands.add_parser("web", help="serve the API and the admin app").set_defaults(handler=_web)
+    commands.add_parser(
+        "api", help="serve the API alone (run more of them, behind a load balancer, to scale)"
+    ).set_defaults(handler=_api)
     worker = commands.add_parser("worker", help="run jobs from the queues")
     worker.add_argument("--queues", help="comma-separated queue names (default: all)")
     worker.add_argument("--concurrency", type=int, help="threads per queue")

@@ -1,4 +1,5 @@
-"""The web process: the JSON API and the NiceGUI admin app in one ASGI application."""
+"""The web process: the JSON API and the NiceGUI admin app in one ASGI application (or,
+for `jobplatform api`, the API alone)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,23 @@ log = logging.getLogger("jobplatform.web")
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
-    """Build the web application: connect MongoDB, load plugins, make sure the admin user
-    and the plugins' default schedules exist, mount the API and the admin app."""
+    """Build the web application: the API and the admin app (see `_prepare`), after
+    making sure the plugins' default schedules exist."""
+    svc = _prepare(settings, services)
+    ensure_default_schedules(svc.jobs)  # plugins' defaults, created disabled
+    return _application(settings, svc, admin_app=True)
+
+
+def create_api_app(settings: Settings, services: Services | None = None) -> FastAPI:
+    """The JSON API alone, as `jobplatform api` serves it. The admin app keeps its
+    clients' state in its one process, so only the API scales out in processes; each
+    counts and serves its own `/metrics`."""
+    return _application(settings, _prepare(settings, services), admin_app=False)
+
+
+def _prepare(settings: Settings, services: Services | None) -> Services:
+    """Check the secrets, connect MongoDB, load plugins, and make sure the admin user
+    exists (refused in production with a default password)."""
     check_secrets(settings)
     db.connect(settings)
     svc = services or build_services(settings)
@@ -33,11 +49,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     if notice:
         print(notice, flush=True)
     check_stored_admin(settings)
-    ensure_default_schedules(svc.jobs)  # plugins' defaults, created disabled
-    return _application(settings, svc)
+    return svc
 
 
-def _application(settings: Settings, svc: Services) -> FastAPI:
+def _application(settings: Settings, svc: Services, *, admin_app: bool) -> FastAPI:
     app = FastAPI(
         title="jobplatform",
         version="0.1.0",
@@ -63,10 +78,11 @@ def _application(settings: Settings, svc: Services) -> FastAPI:
     document_job_data(app, svc.host.job_types)
     app.include_router(queues_router)
     app.include_router(unknown_endpoint_router())  # after every /api router
-    from jobplatform.ui import mount
-
     metrics.install(app, svc)  # before the admin app, whose pages catch every other path
-    mount(app, svc)
+    if admin_app:
+        from jobplatform.ui import mount
+
+        mount(app, svc)
     install_security(app, settings)
     app.add_middleware(metrics.HttpMetricsMiddleware)  # outside the security checks: counts 429s
     app.add_middleware(RequestIdMiddleware)  # outermost: every log line of a request has its id

@@ -176,10 +176,11 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
-    """Start a web process on a free port; return it and its URL once /health answers."""
+def start_web(env: dict[str, str], log: Path, command: str = "web") -> tuple[subprocess.Popen, str]:
+    """Start a web process (or `jobplatform api`) on a free port; return it and its URL
+    once /health answers."""
     port = free_port()
-    process = spawn(["web"], {**env, "PORT": str(port)}, log)
+    process = spawn([command], {**env, "PORT": str(port)}, log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_port(port, timeout=60, process=process)
@@ -190,7 +191,7 @@ def start_web(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
         )
     except Exception:
         stop(process)
-        raise AssertionError(f"web process did not start:\n{log.read_text()}") from None
+        raise AssertionError(f"{command} process did not start:\n{log.read_text()}") from None
     return process, url
 
 

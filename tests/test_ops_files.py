@@ -67,23 +67,24 @@ def health_paths() -> set[str]:
     return {route.path for route in health_router.routes}
 
 
-def test_compose_has_the_four_services_each_with_a_health_check():
-    assert set(SERVICES) == {"web", "worker", "redis", "mongo"}
+def test_compose_has_the_five_services_each_with_a_health_check():
+    assert set(SERVICES) == {"web", "api", "worker", "redis", "mongo"}
     for name, service in SERVICES.items():
         assert service["healthcheck"]["test"][0] == "CMD", name
 
 
-def test_web_and_worker_run_commands_the_cli_has():
+def test_web_api_and_worker_run_commands_the_cli_has():
     assert SERVICES["web"]["command"] == ["jobplatform", "web"]
+    assert SERVICES["api"]["command"] == ["jobplatform", "api"]
     assert SERVICES["worker"]["command"][:2] == ["jobplatform", "worker"]
-    for name in ("web", "worker"):
+    for name in ("web", "api", "worker"):
         assert parses(SERVICES[name]["command"]), SERVICES[name]["command"]
     assert not parses(["jobplatform", "worker", "--no-such-flag"])  # the check can fail
 
 
 def test_every_variable_is_a_setting_and_the_settings_load():
     known = known_variables()
-    for name in ("web", "worker"):
+    for name in ("web", "api", "worker"):
         environment = SERVICES[name]["environment"]
         assert set(environment) <= known, set(environment) - known
         overrides = {
@@ -105,6 +106,15 @@ def test_web_port_is_published_exposed_and_health_checked():
     assert path in health_paths()
 
 
+def test_api_scales_and_is_health_checked_on_its_port():
+    api = SERVICES["api"]
+    assert "ports" not in api and "container_name" not in api  # --scale api=2 works
+    port = api["environment"]["PORT"]
+    assert port in api["expose"] and port in instructions("EXPOSE")[0].split()
+    [(check_port, path)] = URL.findall(" ".join(api["healthcheck"]["test"]))
+    assert check_port == port and path in health_paths()
+
+
 def test_worker_scales_and_serves_metrics_on_its_own_port():
     worker = SERVICES["worker"]
     assert "ports" not in worker and "container_name" not in worker  # --scale worker=3 works
@@ -118,7 +128,7 @@ def test_worker_scales_and_serves_metrics_on_its_own_port():
 
 
 def test_services_reach_redis_and_mongo_by_name_and_start_after_them():
-    for name in ("web", "worker"):
+    for name in ("web", "api", "worker"):
         service = SERVICES[name]
         redis = urlsplit(service["environment"]["REDIS_URI"])
         mongo = urlsplit(service["environment"]["MONGO_URI"])

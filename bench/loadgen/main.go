@@ -1,5 +1,7 @@
 // Command loadgen sends a fixed number of HTTP requests from concurrent clients, each with
-// its own bearer token and kept connection, and prints every latency as JSON.
+// its own bearer token and kept connection, and prints every latency as JSON. Given several
+// URLs (one per server process), client i sends to URL i modulo their number, as a load
+// balancer spreading connections would.
 //
 // bench/api.py builds and runs it: clients written in Go cost the machine a tenth of what
 // Python clients cost, so on two cores the server's figures are the server's.
@@ -28,7 +30,7 @@ type report struct {
 }
 
 func main() {
-	url := flag.String("url", "", "the whole URL to request")
+	urls := flag.String("urls", "", "the whole URL to request; several, comma-separated")
 	method := flag.String("method", "GET", "GET or POST")
 	body := flag.String("body", "", "JSON body of each request")
 	tokens := flag.String("tokens", "", "file of bearer tokens, one a line: one client each")
@@ -40,7 +42,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "loadgen: no tokens in %q: %v\n", *tokens, err)
 		os.Exit(2)
 	}
-	transport := &http.Transport{MaxIdleConnsPerHost: len(bearers), MaxConnsPerHost: len(bearers)}
+	transport := &http.Transport{MaxIdleConnsPerHost: len(bearers)}
 	client := &http.Client{Transport: transport, Timeout: 30 * time.Minute}
 
 	var next atomic.Int64
@@ -48,13 +50,15 @@ func main() {
 	out := report{Statuses: map[string]int{}}
 	var wg sync.WaitGroup
 	started := time.Now()
-	for _, bearer := range bearers {
+	targets := strings.Split(*urls, ",")
+	for i, bearer := range bearers {
+		url := targets[i%len(targets)]
 		wg.Add(1)
 		go func(bearer string) {
 			defer wg.Done()
 			for next.Add(1) <= int64(*total) {
 				began := time.Now()
-				status, err := send(client, *method, *url, *body, bearer)
+				status, err := send(client, *method, url, *body, bearer)
 				elapsed := float64(time.Since(began).Microseconds()) / 1000
 				mu.Lock()
 				if err != nil {
