@@ -43,7 +43,15 @@ def _api(args: argparse.Namespace) -> int:
 
 
 def _serve(app: FastAPI, settings: Settings) -> None:
+    import gc
+
     import uvicorn
+
+    # What the app built to start (plugins, routes, models, the admin app's pages) stays
+    # for the process's life; frozen, the collector's full passes no longer walk it. They
+    # had paused every request in flight: p99 of a job-list page in bench/api.py 130 -> 80 ms.
+    gc.collect()
+    gc.freeze()
 
     # log_config=None: uvicorn's own lines go through jobplatform.logs like every other line.
     # Forwarded headers only from FORWARDED_ALLOW_IPS: the client address the login limits
