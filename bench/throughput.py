@@ -266,8 +266,8 @@ def main() -> None:
     parser.add_argument(
         "--huey-processes", type=int, default=4, help="plain Huey with N process workers"
     )
-    parser.add_argument("--trickle", type=int, default=100)
-    parser.add_argument("--rss-jobs", type=int, default=100_000)
+    parser.add_argument("--trickle", type=int, default=100, help="0: no latency phase")
+    parser.add_argument("--rss-jobs", type=int, default=100_000, help="0: no memory phase")
     parser.add_argument("--mongo-uri")
     parser.add_argument("--redis-uri")
     args = parser.parse_args()
@@ -372,23 +372,26 @@ def main() -> None:
                 f"platform / Huey = {platform_rate / huey_rate:.2f}",
                 flush=True,
             )
-        remove_finished(jobs)
-        latencies = trickle(jobs, args.trickle)
-        print(
-            f"submit-to-start latency, {args.trickle} single jobs: "
-            f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms, "
-            f"mean {statistics.mean(latencies):.1f} ms",
-            flush=True,
-        )
-        remove_finished(jobs)
-        before = [rss_mb(w.pid) for w in workers]
-        seconds = memory_run(jobs, args.rss_jobs)
-        after = [rss_mb(w.pid) for w in workers]
-        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+        if args.trickle:
+            remove_finished(jobs)
+            latencies = trickle(jobs, args.trickle)
             print(
-                f"worker {i} resident memory: {b:.1f} MiB before, {a:.1f} MiB after "
-                f"{args.rss_jobs} more jobs ({args.rss_jobs / seconds:.0f} jobs/s)"
+                f"submit-to-start latency, {args.trickle} single jobs: "
+                f"p50 {percentile(latencies, 50):.1f} ms, "
+                f"p99 {percentile(latencies, 99):.1f} ms, "
+                f"mean {statistics.mean(latencies):.1f} ms",
+                flush=True,
             )
+        if args.rss_jobs:
+            remove_finished(jobs)
+            before = [rss_mb(w.pid) for w in workers]
+            seconds = memory_run(jobs, args.rss_jobs)
+            after = [rss_mb(w.pid) for w in workers]
+            for i, (b, a) in enumerate(zip(before, after, strict=True)):
+                print(
+                    f"worker {i} resident memory: {b:.1f} MiB before, {a:.1f} MiB after "
+                    f"{args.rss_jobs} more jobs ({args.rss_jobs / seconds:.0f} jobs/s)"
+                )
         for service in started:
             peak = rss_mb(service.process.pid, "VmHWM")
             print(f"{service.name} peak resident memory: {peak:.0f} MiB")
