@@ -12,7 +12,7 @@ the server's. Prints requests per second, p50/p99 latency, the CPU each process 
 serving processes, Redis, FerretDB, the clients) spent per request, and each serving
 process's resident memory idle and at its peak under load. Asserts nothing.
 
-    .venv/bin/python bench/api.py [--clients 50] [--submits 2000] [--lists 500]
+    .venv/bin/python bench/api.py [--clients 50] [--submits 2000] [--lists 2000]
                                   [--history 100000] [--mongo-uri mongodb://...]
                                   [--api-processes N]
 """
@@ -131,7 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--submits", type=int, default=2000, help="POST /api/jobs requests")
-    parser.add_argument("--lists", type=int, default=500, help="GET /api/jobs requests")
+    parser.add_argument("--lists", type=int, default=2000, help="GET /api/jobs requests")
     parser.add_argument("--history", type=int, default=100_000)
     parser.add_argument("--mongo-uri", help="a MongoDB to use instead of a private FerretDB")
     parser.add_argument(
