@@ -109,12 +109,18 @@ def ensure_admin(password: str | None) -> str | None:
     """Create the `admin` user if there is none.
 
     Uses `password` when given; otherwise generates a strong one and returns it, so the
-    caller can show it once. Only its hash is stored. Returns None if nothing was created.
+    caller can show it once. Only its hash is stored. Returns None if nothing was created
+    (also when another process starting at the same time created it first: the unique
+    username decides, and that process shows its password).
     """
     if User.objects(username=ADMIN).first() is not None:
         return None
     generated = None if password else generate_password()
-    User(username=ADMIN, password_hash=hash_password(password or generated), role=ADMIN).save()
+    admin = User(username=ADMIN, password_hash=hash_password(password or generated), role=ADMIN)
+    try:
+        admin.save()
+    except NotUniqueError:
+        return None
     return generated
 
 
