@@ -246,7 +246,7 @@ async def list_jobs(
         reads = _list_reads[loop] = SharedReads(MAX_LIST_QUERIES)
     try:
         body = await reads.read(
-            (job_filter, *options.items()),
+            (id(svc), job_filter, *options.items()),  # two apps on one loop share nothing
             lambda: run_in_threadpool(
                 lambda: _page_body(
                     svc.jobs.page(
