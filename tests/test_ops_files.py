@@ -199,7 +199,7 @@ def test_dockerfile_health_check_and_command():
     assert parses(json.loads(cmd))
 
 
-@pytest.mark.parametrize("name", ["web", "worker"])
+@pytest.mark.parametrize("name", ["web", "api", "worker"])
 def test_compose_variables_are_documented_in_the_readme(name):
     readme = (ROOT / "README.md").read_text()
     for variable in SERVICES[name]["environment"]:
