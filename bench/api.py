@@ -37,16 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LOADGEN = ROOT / "bench" / "loadgen"
 sys.path.insert(0, str(ROOT))
 
-from bench.ui import PASSWORD, fill  # noqa: E402 - after the path is set
+from bench.throughput import cpu_seconds, rss_mb  # noqa: E402 - after the path is set
+from bench.ui import PASSWORD, fill  # noqa: E402
 from jobplatform.devservices import FerretDB, RedisServer, free_port, wait_for_port  # noqa: E402
 
 EMAIL = {"name": "sendEmail", "data": {"recipient": "bench@example.com", "subject": "Bench"}}
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        line = next(x for x in status if x.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
 
 
 class PeakRss(threading.Thread):
@@ -60,7 +55,7 @@ class PeakRss(threading.Thread):
         while self.running:
             try:
                 self.peak = max(self.peak, rss_mb(self.pid))
-            except (OSError, StopIteration):  # the process has ended
+            except OSError:  # the process has ended
                 return
             time.sleep(0.1)
 
@@ -100,13 +95,6 @@ def children_cpu_seconds() -> float:
     """CPU time of the child processes that have ended (here: the load generator)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(name: str, processes: dict[str, int], run) -> None:
